@@ -1,0 +1,16 @@
+.PHONY: run stop test lint bench asyncapi
+
+run:  ## install what is missing, start the stack, print the gateway URL and admin key
+	bash scripts/run.sh
+
+stop:
+	bash scripts/stop.sh
+
+test:  ## install what is missing and run every test against real servers
+	bash scripts/test.sh
+
+lint:
+	uv run ruff check . && uv run ruff format --check . && uv run mypy
+
+asyncapi:
+	uv run python scripts/asyncapi.py > docs/asyncapi.yaml

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything Waybill needs on a Debian machine:
+# uv and the Python packages, RabbitMQ and PostgreSQL (installed from apt when
+# absent, started when not running), the database and its user. Quick when all
+# is already there. Used by `make run` and `make test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+wait_port() {
+  for _ in $(seq 1 120); do port_open "$1" && return 0; sleep 0.5; done
+  echo "port $1 did not open" >&2; return 1
+}
+
+# --- uv and the Python environment ---------------------------------------------------
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv"
+  python3 -m pip install --quiet uv || python3 -m pip install --quiet --break-system-packages uv
+fi
+say "syncing the Python environment (uv sync)"
+uv sync --frozen --quiet
+
+# --- PostgreSQL ----------------------------------------------------------------------
+if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! port_open 5432; then
+  say "installing PostgreSQL from apt"
+  apt_install postgresql
+fi
+if ! port_open 5432; then
+  say "starting PostgreSQL"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  wait_port 5432
+fi
+psql_admin() {
+  if [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+    runuser -u postgres -- psql -v ON_ERROR_STOP=1 -qtA "$@"
+  else
+    psql -h 127.0.0.1 -U postgres -v ON_ERROR_STOP=1 -qtA "$@"
+  fi
+}
+DB_USER=${WAYBILL_DB_USER:-waybill}
+DB_NAME=${WAYBILL_DB_NAME:-waybill}
+if [ "$(psql_admin -c "select 1 from pg_roles where rolname='$DB_USER'")" != 1 ]; then
+  say "creating database user $DB_USER"
+  psql_admin -c "create role $DB_USER login password 'waybill' createdb"
+fi
+if [ "$(psql_admin -c "select 1 from pg_database where datname='$DB_NAME'")" != 1 ]; then
+  say "creating database $DB_NAME"
+  psql_admin -c "create database $DB_NAME owner $DB_USER"
+fi
+
+# --- RabbitMQ ------------------------------------------------------------------------
+if ! command -v rabbitmq-server >/dev/null 2>&1 && ! port_open 5672; then
+  say "installing RabbitMQ from apt"
+  apt_install rabbitmq-server
+fi
+if ! port_open 5672; then
+  say "starting RabbitMQ"
+  as_root rabbitmq-server -detached
+  wait_port 5672
+  as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true
+fi
+say "infrastructure ready: PostgreSQL :5432, RabbitMQ :5672"

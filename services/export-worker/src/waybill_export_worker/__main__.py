@@ -1,0 +1,3 @@
+from waybill_export_worker.main import main
+
+main()

@@ -1,0 +1,145 @@
+"""Streaming format conversion, pure (no broker, database or storage code): a tabular
+file is read as record batches with one schema and written to csv, tsv, json, excel,
+parquet or hdf5. Engine choices and figures: services/export-worker/CONVERSION.md."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from waybill_export_worker.conversion import readers
+from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
+from waybill_export_worker.conversion.writers import open_sink
+from waybill_shared.export_options import ExportOptions
+from waybill_shared.formats import detect_format
+
+TABULAR_OUTPUTS = ("csv", "tsv", "json", "excel", "parquet", "hdf5")
+TABULAR_INPUTS = ("csv", "tsv", "json", "jsonl", "parquet", "excel", "hdf5")
+_SUFFIX = {
+    "csv": "csv",
+    "tsv": "tsv",
+    "json": "json",
+    "excel": "xlsx",
+    "parquet": "parquet",
+    "hdf5": "h5",
+}
+MAX_RESTARTS = 64
+SLICE_ROWS = 32_768
+
+__all__ = [
+    "TABULAR_OUTPUTS",
+    "ConversionCancelled",
+    "ConversionError",
+    "ConversionResult",
+    "convert",
+    "detect_format",
+    "output_filename",
+]
+
+
+@dataclass
+class ConversionResult:
+    rows: int
+    columns: int
+    warnings: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+
+
+def output_filename(stem: str, target_format: str) -> str:
+    return f"{stem}.{_SUFFIX[target_format]}"
+
+
+def _source(
+    source: Path, source_format: str, on_read: Callable[[int], None]
+) -> tuple[Callable[[], pa.Schema], Callable[[], Iterator[pa.RecordBatch]]]:
+    if source_format in ("csv", "tsv", "text"):
+        delimiter = "\t" if source_format == "tsv" else ","
+        csv_source = readers.CsvSource(source, delimiter=delimiter, on_read=on_read)
+        return (lambda: csv_source.schema), csv_source.batches
+    if source_format == "parquet":
+        schema, _ = readers.parquet_batches(source, None)
+        return (lambda: schema), (lambda: readers.parquet_batches(source, on_read)[1])
+    if source_format in ("json", "jsonl"):
+        array = readers.first_json_char(source) == "["
+        stream = (
+            (lambda: readers.json_array_batches(source, on_read))
+            if array
+            else (lambda: readers.json_lines_batches(source, on_read))
+        )
+        return _peeked(stream)
+    if source_format == "excel":
+        return _peeked(lambda: readers.excel_batches(source, on_read))
+    if source_format == "hdf5":
+        return _peeked(lambda: readers.hdf5_batches(source, on_read))
+    raise ConversionError(f"not a tabular file (detected format: {source_format})")
+
+
+def _peeked(
+    stream: Callable[[], Iterator[pa.RecordBatch]],
+) -> tuple[Callable[[], pa.Schema], Callable[[], Iterator[pa.RecordBatch]]]:
+    """Readers that learn the schema from their first batch."""
+    iterator = stream()
+    first = next(iterator, None)
+    schema = first.schema if first is not None else pa.schema([])
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        if first is not None:
+            yield first
+        for batch in iterator:
+            yield batch if batch.schema == schema else batch.cast(schema, safe=False)
+
+    return (lambda: schema), batches
+
+
+def convert(
+    *,
+    source: Path,
+    source_format: str,
+    target: Path,
+    target_format: str,
+    options: ExportOptions,
+    on_progress: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> ConversionResult:
+    if target_format not in TABULAR_OUTPUTS:
+        raise ConversionError(f"unknown output format {target_format!r}")
+    read = {"bytes": 0}
+
+    def on_read(n: int) -> None:
+        read["bytes"] = n
+        if on_progress is not None:
+            on_progress(n)
+
+    schema_of, batches = _source(source, source_format, on_read)
+    for _ in range(MAX_RESTARTS):
+        warnings: list[str] = []
+        schema = schema_of()
+        sink = open_sink(target, target_format, schema, options, warnings)
+        rows = 0
+        try:
+            for block in batches():
+                # Slices keep a cancel (checked between them) within a fraction of a second.
+                for offset in range(0, max(block.num_rows, 1), SLICE_ROWS):
+                    if should_stop is not None and should_stop():
+                        raise ConversionCancelled
+                    batch = block.slice(offset, SLICE_ROWS)
+                    sink.write(batch)
+                    rows += batch.num_rows
+        except readers.Restart:
+            sink.close()
+            target.unlink(missing_ok=True)
+            continue
+        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+            sink.close()
+            raise ConversionError(f"cannot convert: {exc}") from exc
+        except BaseException:
+            sink.close()
+            raise
+        sink.close()
+        return ConversionResult(
+            rows=rows, columns=len(schema), warnings=warnings, bytes_read=read["bytes"]
+        )
+    raise ConversionError("the column types kept changing; giving up")

@@ -1,0 +1,144 @@
+"""HDF5 in a documented layout any HDF5 reader understands (no pickles):
+
+    /table                      group; attrs: format="waybill-table", version=1,
+                                columns=JSON list of names (the column order), rows
+    /table/<i>                  one dataset per column i (0-based), chunked, gzip;
+                                attrs: name, arrow_type; int64 | float64 | bool |
+                                variable-length UTF-8 strings
+    /table/<i>_na               bool mask, present when the column has nulls (True = NA)
+
+`read_table(path)` turns it back into a pandas DataFrame (nullable dtypes); h5py
+reads it directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+import pyarrow as pa
+
+CHUNK_ROWS = 65_536
+_STR = h5py.string_dtype("utf-8")
+
+
+def _kind(t: pa.DataType) -> tuple[str, Any]:
+    if pa.types.is_integer(t):
+        return "int64", np.int64
+    if pa.types.is_floating(t):
+        return "float64", np.float64
+    if pa.types.is_boolean(t):
+        return "bool", np.bool_
+    return "string", _STR
+
+
+class Hdf5Sink:
+    def __init__(self, path: Path, schema: pa.Schema, *, compression: str | None) -> None:
+        self.file = h5py.File(path, "w")
+        self.group = self.file.create_group("table")
+        self.schema = schema
+        self.kinds = [_kind(f.type) for f in schema]
+        self.rows = 0
+        opts: dict[str, Any] = {"chunks": (CHUNK_ROWS,), "maxshape": (None,)}
+        if compression and compression != "none":
+            opts["compression"] = compression
+        self.datasets = []
+        self.masks: list[h5py.Dataset | None] = [None] * len(schema)
+        self.opts = opts
+        for i, field in enumerate(schema):
+            d = self.group.create_dataset(str(i), shape=(0,), dtype=self.kinds[i][1], **opts)
+            d.attrs["name"] = field.name
+            d.attrs["arrow_type"] = self.kinds[i][0]
+            self.datasets.append(d)
+        self.group.attrs["format"] = "waybill-table"
+        self.group.attrs["version"] = 1
+        self.group.attrs["columns"] = json.dumps(schema.names)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        n = batch.num_rows
+        if n == 0:
+            return
+        start, end = self.rows, self.rows + n
+        for i, column in enumerate(batch.columns):
+            kind = self.kinds[i][0]
+            nulls = column.is_null().to_numpy(zero_copy_only=False)
+            if kind == "string":
+                values = np.array(
+                    [v if v is not None else "" for v in column.cast(pa.string()).to_pylist()],
+                    dtype=object,
+                )
+            elif kind == "float64":
+                values = column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+            elif kind == "int64":
+                values = column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            else:
+                values = column.fill_null(False).to_numpy(zero_copy_only=False)
+            d = self.datasets[i]
+            d.resize((end,))
+            d[start:end] = values
+            if nulls.any() or self.masks[i] is not None:
+                mask = self.masks[i]
+                if mask is None:
+                    mask = self.group.create_dataset(
+                        f"{i}_na", shape=(start,), dtype=np.bool_, **self.opts
+                    )
+                    self.masks[i] = mask
+                mask.resize((end,))
+                mask[start:end] = nulls
+        self.rows = end
+
+    def close(self) -> None:
+        self.group.attrs["rows"] = self.rows
+        self.file.close()
+
+
+def read_batches(
+    path: Path, *, rows_per_batch: int, on_read: Callable[[int], None] | None
+) -> Iterator[pa.RecordBatch]:
+    with h5py.File(path, "r") as f:
+        group = f.get("table")
+        if group is None or group.attrs.get("format") != "waybill-table":
+            from waybill_export_worker.conversion.errors import ConversionError
+
+            raise ConversionError(
+                "not an HDF5 table in Waybill's layout (/table with format=waybill-table)"
+            )
+        names = json.loads(group.attrs["columns"])
+        rows = int(group.attrs.get("rows", group["0"].shape[0] if names else 0))
+        for start in range(0, rows, rows_per_batch):
+            end = min(start + rows_per_batch, rows)
+            arrays = []
+            for i in range(len(names)):
+                d = group[str(i)]
+                kind = d.attrs["arrow_type"]
+                values = d[start:end]
+                mask = group[f"{i}_na"][start:end] if f"{i}_na" in group else None
+                if kind == "string":
+                    arrays.append(
+                        pa.array(
+                            [v.decode() if isinstance(v, bytes) else v for v in values],
+                            pa.string(),
+                            mask=mask,
+                        )
+                    )
+                else:
+                    typ = {"int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_()}[kind]
+                    arrays.append(pa.array(values, typ, mask=mask))
+            yield pa.RecordBatch.from_arrays(arrays, names=names)
+            if on_read is not None:
+                on_read(path.stat().st_size * end // max(rows, 1))
+
+
+def read_table(path: Path) -> Any:
+    """The table as a pandas DataFrame (NA as pandas NA, column order kept)."""
+    batches = list(read_batches(path, rows_per_batch=1_000_000, on_read=None))
+    if not batches:
+        import pandas as pd
+
+        with h5py.File(path, "r") as f:
+            return pd.DataFrame(columns=json.loads(f["table"].attrs["columns"]))
+    return pa.Table.from_batches(batches).to_pandas(types_mapper=lambda t: None)

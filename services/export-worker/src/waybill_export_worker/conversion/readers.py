@@ -1,0 +1,320 @@
+"""Tabular inputs as a stream of record batches with one schema for the whole file.
+
+CSV/TSV: our own inference on the first block (ids with leading zeros stay text, NA
+markers are null), then pyarrow's streaming reader with those types pinned; when a
+later block does not fit (a float in an int column, text, an int64 overflow), the
+column is widened (null -> int -> float -> string) and the file is read again from
+the start. Nothing is ever silently rounded or dropped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from waybill_export_worker.conversion.errors import ConversionError
+
+NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"]
+_INT = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")
+_FLOAT = re.compile(
+    r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|Inf|INF|infinity|Infinity)$"
+)
+_WIDER = {
+    pa.null(): pa.int64(),
+    pa.int64(): pa.float64(),
+    pa.float64(): pa.string(),
+    pa.bool_(): pa.string(),
+}
+_COLUMN_ERROR = re.compile(r"column #(\d+)")
+DEFAULT_BLOCK = 4 * 1024 * 1024
+INT64_MAX = 2**63 - 1
+
+
+class CountingFile:
+    """A read-only binary file that reports how many bytes were read."""
+
+    def __init__(self, path: Path, on_read: Callable[[int], None] | None) -> None:
+        self.raw: IO[bytes] = path.open("rb")
+        self.on_read = on_read
+        self.position = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.position += len(data)
+        if self.on_read is not None:
+            self.on_read(self.position)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
+
+
+def _infer(values: list[str | None]) -> pa.DataType:
+    present = [v for v in values if v is not None]
+    if not present:
+        return pa.null()
+    if all(_INT.match(v) for v in present):
+        if all(abs(int(v)) <= INT64_MAX for v in present):
+            return pa.int64()
+        return pa.string()
+    if all(_FLOAT.match(v) and not _leading_zero_int(v) for v in present):
+        return pa.float64()
+    if all(v in ("true", "false", "True", "False", "TRUE", "FALSE") for v in present):
+        return pa.bool_()
+    return pa.string()
+
+
+def _leading_zero_int(value: str) -> bool:
+    digits = value.lstrip("+-")
+    return len(digits) > 1 and digits.startswith("0") and digits.isdigit()
+
+
+class Restart(Exception):
+    """A column was widened after batches were emitted: convert again from the start."""
+
+
+class CsvSource:
+    """A CSV/TSV file: `schema` (may widen) and `batches()` (raises Restart after a
+    widening; call again)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        delimiter: str,
+        on_read: Callable[[int], None] | None,
+        block_size: int | None = None,
+    ) -> None:
+        self.path = path
+        self.on_read = on_read
+        self.parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+        self.read = pacsv.ReadOptions(block_size=block_size or DEFAULT_BLOCK)
+        kind = "TSV" if delimiter == "\t" else "CSV"
+        try:
+            header = pacsv.open_csv(
+                path,
+                read_options=self.read,
+                parse_options=self.parse,
+                convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True),
+            )
+            self.names = header.schema.names
+            header.close()
+            strings = pacsv.open_csv(
+                path,
+                read_options=self.read,
+                parse_options=self.parse,
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(self.names, pa.string()),
+                    strings_can_be_null=True,
+                    null_values=NULLS,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            try:
+                first: pa.RecordBatch | None = strings.read_next_batch()
+            except StopIteration:
+                first = None
+            strings.close()
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                self.names, first = [], None
+            else:
+                raise ConversionError(f"not a readable {kind} file: {exc}") from exc
+        if len(set(self.names)) != len(self.names):
+            raise ConversionError("the header repeats a column name")
+        self.types = {
+            n: (_infer(first.column(n).to_pylist()) if first is not None else pa.string())
+            for n in self.names
+        }
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(n, pa.string() if t == pa.null() else t) for n, t in self.types.items()])
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if not self.names:
+            return
+        schema = self.schema
+        # A native file: pyarrow reads it without the GIL; its position is the progress.
+        source = pa.OSFile(str(self.path))
+        try:
+            reader = pacsv.open_csv(
+                source,
+                read_options=self.read,
+                parse_options=self.parse,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={f.name: f.type for f in schema},
+                    strings_can_be_null=True,
+                    null_values=NULLS,
+                    quoted_strings_can_be_null=False,
+                ),
+            )
+            for batch in reader:
+                if self.on_read is not None:
+                    self.on_read(source.tell())
+                yield batch
+        except pa.ArrowInvalid as exc:
+            match = _COLUMN_ERROR.search(str(exc))
+            if match is None:
+                raise ConversionError(f"unreadable table: {exc}") from exc
+            column = self.names[int(match.group(1))]
+            current = schema.field(column).type
+            wider = _WIDER.get(current)
+            if wider is None:
+                raise ConversionError(f"column {column!r}: {exc}") from exc
+            if current == pa.int64() and ("out of range" in str(exc) or "overflow" in str(exc)):
+                wider = pa.string()  # a float would change the value
+            self.types[column] = wider
+            raise Restart(column) from exc
+        finally:
+            source.close()
+
+
+def json_lines_batches(
+    path: Path, on_read: Callable[[int], None] | None, block_size: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    try:
+        reader = pajson.open_json(
+            CountingFile(path, on_read), read_options=pajson.ReadOptions(block_size=block_size)
+        )
+        yield from reader
+    except pa.ArrowInvalid as exc:
+        raise ConversionError(f"not readable JSON Lines: {exc}") from exc
+
+
+def json_array_batches(
+    path: Path, on_read: Callable[[int], None] | None
+) -> Iterator[pa.RecordBatch]:
+    """A JSON array: DuckDB streams it, typing every column from the whole file."""
+    import duckdb
+
+    try:
+        con = duckdb.connect()
+        relation = con.sql(
+            "SELECT * FROM read_json(?, format = 'array', sample_size = -1)", params=[str(path)]
+        )
+        reader = relation.fetch_record_batch(64_000)
+        for batch in reader:
+            if on_read is not None:
+                on_read(path.stat().st_size // 2)
+            yield batch
+    except duckdb.Error as exc:
+        raise ConversionError(f"not a readable JSON array: {exc}") from exc
+
+
+def parquet_batches(
+    path: Path, on_read: Callable[[int], None] | None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ConversionError(f"not a readable Parquet file: {exc}") from exc
+    total = max(pf.metadata.num_row_groups, 1)
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        size = path.stat().st_size
+        for index in range(pf.metadata.num_row_groups):
+            yield from pf.iter_batches(row_groups=[index], batch_size=65_536)
+            if on_read is not None:
+                on_read(size * (index + 1) // total)
+
+    return pf.schema_arrow, stream()
+
+
+def excel_batches(
+    path: Path, on_read: Callable[[int], None] | None, chunk: int = 50_000
+) -> Iterator[pa.RecordBatch]:
+    """The first sheet, streamed with openpyxl's read-only mode."""
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise ConversionError(f"not a readable Excel file: {exc}") from exc
+    try:
+        rows = book.worksheets[0].iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            return
+        names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+        schema: pa.Schema | None = None
+        block: list[tuple[Any, ...]] = []
+
+        def flush() -> pa.RecordBatch:
+            nonlocal schema
+            columns = list(zip(*block, strict=False)) if block else [() for _ in names]
+            arrays = []
+            for i, _ in enumerate(names):
+                values = list(columns[i]) if i < len(columns) else [None] * len(block)
+                target = schema.field(i).type if schema is not None else None
+                try:
+                    array = pa.array(values, type=target)
+                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                    array = pa.array(
+                        [None if v is None else str(v) for v in values], type=pa.string()
+                    )
+                arrays.append(array)
+            batch = pa.RecordBatch.from_arrays(arrays, names=names)
+            if schema is None:
+                schema = pa.schema(
+                    [
+                        (n, pa.string() if a.type == pa.null() else a.type)
+                        for n, a in zip(names, arrays, strict=True)
+                    ]
+                )
+                batch = batch.cast(schema)
+            elif batch.schema != schema:
+                batch = pa.RecordBatch.from_arrays(
+                    [
+                        a
+                        if a.type == f.type
+                        else pa.array(
+                            [None if v is None else str(v) for v in a.to_pylist()], pa.string()
+                        )
+                        for a, f in zip(batch.columns, schema, strict=True)
+                    ],
+                    names=names,
+                )
+                batch = batch.cast(schema, safe=False) if batch.schema != schema else batch
+            return batch
+
+        for row in rows:
+            block.append(tuple(row[: len(names)]) + (None,) * (len(names) - len(row)))
+            if len(block) >= chunk:
+                yield flush()
+                block = []
+        if block or schema is None:
+            yield flush()
+    finally:
+        book.close()
+    if on_read is not None:
+        on_read(path.stat().st_size)
+
+
+def hdf5_batches(
+    path: Path, on_read: Callable[[int], None] | None, rows_per_batch: int = 65_536
+) -> Iterator[pa.RecordBatch]:
+    """HDF5 in Waybill's layout (see the writer)."""
+    from waybill_export_worker.conversion.hdf5 import read_batches
+
+    yield from read_batches(path, rows_per_batch=rows_per_batch, on_read=on_read)
+
+
+def first_json_char(path: Path) -> str:
+    with path.open("rb") as f:
+        head = f.read(4096).lstrip()
+    return head[:1].decode("ascii", "replace")

@@ -1,0 +1,310 @@
+"""Sinks: write record batches to one output format, streaming."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from waybill_export_worker.conversion.errors import ConversionError
+from waybill_export_worker.conversion.hdf5 import Hdf5Sink
+from waybill_shared.export_options import (
+    CsvOptions,
+    ExcelOptions,
+    ExportOptions,
+    Hdf5Options,
+    JsonOptions,
+    ParquetOptions,
+)
+
+EXCEL_MAX_ROWS = 1_048_575  # data rows per sheet, the header takes the first row
+EXCEL_MAX_COLUMNS = 16_384
+EXCEL_MAX_CELL = 32_767
+# Text a spreadsheet would run as a formula (OWASP CSV injection): = + - @ tab CR.
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+class Sink(Protocol):
+    def write(self, batch: pa.RecordBatch) -> None: ...
+    def close(self) -> None: ...
+
+
+def escape_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Prefix a quote to text cells that look like formulas and are not numbers."""
+    columns = []
+    for column in batch.columns:
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            risky = pc.and_(
+                pc.match_substring_regex(column, _FORMULA),
+                pc.invert(pc.match_substring_regex(column, _NUMBER)),
+            )
+            risky = pc.fill_null(risky, False)
+            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
+
+
+class CsvSink:
+    """pyarrow's CSV writer (fast) for UTF-8 with '"' quotes; the csv module otherwise."""
+
+    def __init__(self, path: Path, schema: pa.Schema, options: CsvOptions) -> None:
+        self.options = options
+        self.schema = schema
+        self.fast = options.quote_char == '"' and options.encoding.lower().replace("_", "-") in (
+            "utf-8",
+            "utf8",
+        )
+        if self.fast:
+            self.writer: Any = pacsv.CSVWriter(
+                str(path),
+                schema,
+                write_options=pacsv.WriteOptions(
+                    include_header=options.include_header,
+                    delimiter=options.delimiter,
+                    quoting_style="needed",
+                ),
+            )
+        else:
+            self.file: IO[str] = path.open(
+                "w", encoding=options.encoding, errors="strict", newline=""
+            )
+            self.writer = csv.writer(
+                self.file,
+                delimiter=options.delimiter,
+                quotechar=options.quote_char,
+                lineterminator="\n",
+            )
+            if options.include_header:
+                self.writer.writerow(schema.names)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if self.options.formula_escape:
+            batch = escape_formulas(batch)
+        if self.fast:
+            self.writer.write_batch(batch)
+            return
+        try:
+            for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+                self.writer.writerow(["" if v is None else v for v in row])
+        except UnicodeEncodeError as exc:
+            raise ConversionError(
+                f"a value cannot be written in {self.options.encoding}: {exc.object[exc.start : exc.end]!r}"
+            ) from exc
+
+    def close(self) -> None:
+        if self.fast:
+            self.writer.close()
+        else:
+            self.file.close()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value
+
+
+def _all_finite(batch: pa.RecordBatch) -> bool:
+    """No NaN or infinity in float columns (JSON has neither), no exotic types."""
+    for column in batch.columns:
+        t = column.type
+        if pa.types.is_floating(t):
+            if not pc.all(pc.fill_null(pc.is_finite(column), True)).as_py():
+                return False
+        elif not (
+            pa.types.is_integer(t)
+            or pa.types.is_string(t)
+            or pa.types.is_boolean(t)
+            or pa.types.is_null(t)
+        ):
+            return False
+    return True
+
+
+class JsonSink:
+    """JSON Lines, or one array with orient=records. Floats are written with Python's
+    shortest round-trip repr: every value reads back exactly."""
+
+    def __init__(self, path: Path, options: JsonOptions) -> None:
+        self.file = io.BufferedWriter(path.open("wb"), buffer_size=1 << 20)
+        self.array = options.orient == "records"
+        self.first = True
+        if self.array:
+            self.file.write(b"[")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if _all_finite(batch):
+            # polars writes floats with the shortest round-trip representation, fast.
+            import polars as pl
+
+            frame = pl.from_arrow(batch)
+            assert isinstance(frame, pl.DataFrame)
+            lines = frame.write_ndjson()
+            assert isinstance(lines, str)
+        else:
+            names = batch.schema.names
+            columns = [c.to_pylist() for c in batch.columns]
+            lines = "".join(
+                json.dumps(
+                    {n: _json_value(v) for n, v in zip(names, row, strict=True)}, ensure_ascii=False
+                )
+                + "\n"
+                for row in zip(*columns, strict=True)
+            )
+        if self.array:
+            body = lines.rstrip("\n").replace("\n", ",\n")
+            lines = ("\n" if self.first else ",\n") + body
+            self.first = False
+        self.file.write(lines.encode())
+
+    def close(self) -> None:
+        if self.array:
+            self.file.write(b"\n]\n" if not self.first else b"]\n")
+        self.file.close()
+
+
+class ParquetSink:
+    def __init__(self, path: Path, schema: pa.Schema, options: ParquetOptions) -> None:
+        self.options = options
+        self.writer = pq.ParquetWriter(
+            str(path),
+            schema,
+            compression=None if options.compression == "none" else options.compression,
+            use_dictionary=options.use_dictionary,
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch, row_group_size=self.options.row_group_size)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class ExcelSink:
+    """xlsxwriter in constant-memory mode. Text is always written as text (never as a
+    formula); past 1,048,575 data rows the table continues on `<sheet>_2`, header
+    repeated; cells over 32,767 characters are truncated and reported."""
+
+    def __init__(
+        self, path: Path, schema: pa.Schema, options: ExcelOptions, warnings: list[str]
+    ) -> None:
+        import xlsxwriter
+
+        width = len(schema) + (1 if options.include_index else 0)
+        if width > EXCEL_MAX_COLUMNS:
+            raise ConversionError(f"{width} columns: Excel sheets hold at most {EXCEL_MAX_COLUMNS}")
+        self.book = xlsxwriter.Workbook(
+            str(path),
+            {
+                "constant_memory": True,
+                "strings_to_formulas": False,
+                "strings_to_numbers": False,
+                "strings_to_urls": False,
+                "nan_inf_to_errors": True,
+            },
+        )
+        self.text_format = self.book.add_format({"quote_prefix": True})
+        self.options = options
+        self.header = (["index"] if options.include_index else []) + schema.names
+        self.warnings = warnings
+        self.truncated = 0
+        self.sheet_number = 0
+        self.row = 0
+        self.index = 0
+        self._new_sheet()
+
+    def _new_sheet(self) -> None:
+        self.sheet_number += 1
+        base = self.options.sheet_name
+        name = base if self.sheet_number == 1 else f"{base[:28]}_{self.sheet_number}"
+        self.sheet = self.book.add_worksheet(name)
+        self.sheet.write_row(0, 0, self.header)
+        if self.options.freeze_panes:
+            self.sheet.freeze_panes(*self.options.freeze_panes)
+        self.row = 1
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        columns = [c.to_pylist() for c in batch.columns]
+        escape = self.options.formula_escape
+        for values in zip(*columns, strict=True):
+            if self.row > EXCEL_MAX_ROWS:
+                self._new_sheet()
+            col = 0
+            if self.options.include_index:
+                self.sheet.write_number(self.row, 0, self.index)
+                col = 1
+            for value in values:
+                if value is None:
+                    pass
+                elif isinstance(value, str):
+                    if len(value) > EXCEL_MAX_CELL:
+                        value = value[:EXCEL_MAX_CELL]
+                        self.truncated += 1
+                    risky = escape and value[:1] in ("=", "+", "-", "@", "\t", "\r")
+                    if risky:
+                        self.sheet.write_string(self.row, col, value, self.text_format)
+                    else:
+                        self.sheet.write_string(self.row, col, value)
+                elif isinstance(value, bool):
+                    self.sheet.write_boolean(self.row, col, value)
+                elif isinstance(value, (int, float)):
+                    if isinstance(value, float) and not math.isfinite(value):
+                        self.sheet.write_string(self.row, col, str(value))
+                    else:
+                        self.sheet.write_number(self.row, col, value)
+                elif isinstance(value, (datetime, date)):
+                    self.sheet.write_string(self.row, col, value.isoformat())
+                else:
+                    self.sheet.write_string(self.row, col, str(value))
+                col += 1
+            self.row += 1
+            self.index += 1
+
+    def close(self) -> None:
+        if self.truncated:
+            self.warnings.append(
+                f"{self.truncated} cells longer than {EXCEL_MAX_CELL} characters were truncated"
+            )
+        if self.sheet_number > 1:
+            self.warnings.append(f"{self.index} rows continue over {self.sheet_number} sheets")
+        self.book.close()
+
+
+def open_sink(
+    target: Path, target_format: str, schema: pa.Schema, options: ExportOptions, warnings: list[str]
+) -> Sink:
+    if target_format in ("csv", "tsv"):
+        assert isinstance(options, CsvOptions)
+        return CsvSink(target, schema, options)
+    if target_format == "json":
+        assert isinstance(options, JsonOptions)
+        return JsonSink(target, options)
+    if target_format == "parquet":
+        assert isinstance(options, ParquetOptions)
+        return ParquetSink(target, schema, options)
+    if target_format == "excel":
+        assert isinstance(options, ExcelOptions)
+        return ExcelSink(target, schema, options, warnings)
+    if target_format == "hdf5":
+        assert isinstance(options, Hdf5Options)
+        return Hdf5Sink(target, schema, compression=options.compression)
+    raise ConversionError(f"unknown output format {target_format!r}")

@@ -1,0 +1,26 @@
+"""Wiring only: the runtime, the subscription, the process entry point."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from waybill_export_worker.handlers import ExportHandlers
+from waybill_export_worker.settings import ExportWorkerSettings, get_settings
+from waybill_shared.runtime import Runtime, run_worker
+
+
+async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
+    settings = runtime.settings
+    assert isinstance(settings, ExportWorkerSettings)
+    handlers = ExportHandlers(runtime, settings)
+    await runtime.broker.consume(
+        runtime.topology.export_requests,
+        {model.message_type(): model for model in ExportHandlers.MODELS},
+        handlers.on_command,
+    )
+    return []
+
+
+def main() -> None:
+    asyncio.run(run_worker(Runtime.create(get_settings()), start))

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from waybill_shared.settings import WaybillSettings
+
+
+class ExportWorkerSettings(WaybillSettings):
+    service_name: str = "export-worker"
+    ops_port: int = 8001
+    # Progress events inside a large file: at most one per interval.
+    progress_interval_seconds: float = 0.5
+    # How often a running task extends its lease and looks for a cancel.
+    cancel_poll_seconds: float = 0.25
+
+
+@lru_cache
+def get_settings() -> ExportWorkerSettings:
+    return ExportWorkerSettings()

@@ -1,0 +1,3 @@
+from waybill_extraction.main import main
+
+main()

@@ -1,0 +1,84 @@
+"""One extraction, as a leased task: check the request again (direct publishers get
+the gateway's checks), build the workflow from the provenance graph, store the .ga
+and gxformat2 documents under keys derived from the task, record the workflow once."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from aio_pika.abc import AbstractIncomingMessage
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from waybill_extraction.requests import build_document, check_extraction_request
+from waybill_shared.contracts.messages import ExtractionRequested
+from waybill_shared.db.models import Task, User, Workflow
+from waybill_shared.db.session import unit_of_work
+from waybill_shared.errors import NotFound
+from waybill_shared.runtime import Runtime
+from waybill_shared.task_runner import LeasedTask, TaskSpec, run_leased_task
+
+
+def document_keys(task_uuid: object) -> tuple[str, str]:
+    return f"workflows/{task_uuid}/workflow.ga", f"workflows/{task_uuid}/workflow.gxwf.yml"
+
+
+async def run_extraction(
+    *, runtime: Runtime, request: ExtractionRequested, delivery: AbstractIncomingMessage
+) -> None:
+    async def authorize(session: AsyncSession, task: Task) -> None:
+        user = await session.get(User, task.owner_id)
+        if user is None:
+            raise NotFound(f"user {task.owner_id} not found")
+        await check_extraction_request(session, user, request)
+
+    async def work(leased: LeasedTask) -> None:
+        async with runtime.sessions() as session:
+            document, format2 = await build_document(session, request)
+        leased.check_stop()
+        ga_key, format2_key = document_keys(request.task_id)
+        await runtime.storage.put_bytes(ga_key, json.dumps(document, indent=2).encode())
+        await runtime.storage.put_bytes(
+            format2_key,
+            yaml.safe_dump(format2, sort_keys=False).encode(),
+            content_type="application/x-yaml",
+        )
+        leased.check_stop()
+        async with unit_of_work(runtime.sessions) as session:
+            # One workflow per task, whatever the number of attempts.
+            await session.execute(
+                insert(Workflow)
+                .values(
+                    owner_id=request.owner_id,
+                    task_id=leased.task.id,
+                    name=request.workflow_name,
+                    storage_key=ga_key,
+                    step_count=len(document.get("steps", {})),
+                )
+                .on_conflict_do_nothing(index_elements=[Workflow.task_id])
+            )
+            workflow_id = (
+                await session.execute(select(Workflow.id).where(Workflow.task_id == leased.task.id))
+            ).scalar_one()
+        await leased.emitter.emit(
+            "completed",
+            progress=100.0,
+            result={"workflow_id": workflow_id, "steps": len(document.get("steps", {}))},
+        )
+
+    await run_leased_task(
+        runtime=runtime,
+        spec=TaskSpec(
+            task_uuid=request.task_id,
+            kind="workflow_extraction",
+            owner_id=request.owner_id,
+            request=request.model_dump(mode="json"),
+            ttl_hours=0,
+        ),
+        delivery=delivery,
+        authorize=authorize,
+        work=work,
+        poll_seconds=runtime.settings.heartbeat_seconds,
+    )

@@ -1,0 +1,1 @@
+"""HTTP transport: thin handlers that parse, call one service function, answer."""

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from waybill_gateway.deps import AdminUser, RuntimeDep
+from waybill_gateway.schemas import DeadLetter, ReplayRequest, ReplayResult
+from waybill_gateway.services import dead_letters
+
+router = APIRouter(prefix="/api/admin", tags=["administration"])
+
+
+@router.get("/dead-letters", response_model=list[DeadLetter])
+async def list_dead_letters(
+    runtime: RuntimeDep,
+    _: AdminUser,
+    queue: Annotated[str | None, Query(max_length=300)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeadLetter]:
+    """Parked messages with the reason each was refused (nothing is removed)."""
+    return await dead_letters.list_dead_letters(runtime.broker, queue=queue, limit=limit)
+
+
+@router.post("/dead-letters/replay", response_model=ReplayResult)
+async def replay_dead_letters(
+    body: ReplayRequest, runtime: RuntimeDep, _: AdminUser
+) -> ReplayResult:
+    """Send parked messages back to the queue they came from."""
+    count = await dead_letters.replay_dead_letters(
+        runtime.broker, queue=body.queue, limit=body.limit
+    )
+    return ReplayResult(replayed=count)

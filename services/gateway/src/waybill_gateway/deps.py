@@ -1,0 +1,97 @@
+"""Dependencies, declared once as Annotated aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from waybill_gateway.settings import GatewaySettings
+from waybill_shared.db.models import User
+from waybill_shared.outbox import OutboxRelay
+from waybill_shared.runtime import Runtime
+from waybill_shared.security import hash_api_key
+from waybill_shared.storage import Storage
+
+
+async def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def get_storage(runtime: RuntimeDep) -> Storage:
+    return runtime.storage
+
+
+async def get_relay(request: Request) -> OutboxRelay:
+    relay: OutboxRelay = request.app.state.relay
+    return relay
+
+
+async def get_gateway_settings(request: Request) -> GatewaySettings:
+    settings: GatewaySettings = request.app.state.settings
+    return settings
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
+    """One session per request, committed when the handler succeeds (at the edge of
+    the unit of work), rolled back when it raises."""
+    async with runtime.sessions() as session:
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+
+
+# scope="function": the commit happens before the response is sent, so whatever a
+# client was told exists is visible to its next request.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+StorageDep = Annotated[Storage, Depends(get_storage)]
+RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
+SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]
+
+
+async def get_current_user(
+    session: SessionDep,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> User:
+    key = x_api_key
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token:
+            key = token.strip()
+    if not key:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user = (
+        await session.execute(select(User).where(User.api_key_hash == hash_api_key(key)))
+    ).scalar_one_or_none()
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "Bearer"}
+        )
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this endpoint is for administrators")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -1,0 +1,195 @@
+"""Wiring only: the app, its lifespan (runtime, outbox relay, admin bootstrap), error
+mapping, metrics and probes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from waybill_gateway.api import (
+    admin,
+    catalog,
+    data_export,
+    histories,
+    history_exports,
+    tasks,
+    users,
+    workflows,
+)
+from waybill_gateway.services.catalog import ensure_admin
+from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_gateway.settings import GatewaySettings, get_settings
+from waybill_shared import metrics
+from waybill_shared.db.session import unit_of_work
+from waybill_shared.outbox import OutboxRelay
+from waybill_shared.runtime import Runtime, probe_routes
+from waybill_shared.storage import TooLarge
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    runtime = Runtime.create(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with unit_of_work(runtime.sessions) as session:
+            await ensure_admin(session, api_key=settings.admin_api_key)
+        await runtime.storage.ensure_bucket()
+        relay = OutboxRelay(
+            runtime.sessions, runtime.broker, interval=settings.outbox_relay_interval_seconds
+        )
+        app.state.relay = relay
+        # The gateway accepts work while the broker is away (the outbox holds it), so
+        # it connects in the background instead of refusing to start.
+        connecting = asyncio.create_task(runtime.connect_broker(retry_for=float("inf")))
+        relaying = asyncio.create_task(relay.run())
+        log.info("gateway started", port=settings.port)
+        try:
+            yield
+        finally:
+            for task in (connecting, relaying):
+                task.cancel()
+            await asyncio.gather(connecting, relaying, return_exceptions=True)
+            await runtime.close()
+
+    app = FastAPI(
+        title="Waybill",
+        version="0.1.0",
+        description="Research data export and workflow extraction. See API.md.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    app.include_router(users.router, responses=ERROR_RESPONSES)
+    app.include_router(admin.router, responses=ERROR_RESPONSES)
+    app.include_router(catalog.router, responses=ERROR_RESPONSES)
+    app.include_router(data_export.router, responses=ERROR_RESPONSES)
+    app.include_router(history_exports.router, responses=ERROR_RESPONSES)
+    app.include_router(histories.router, responses=ERROR_RESPONSES)
+    app.include_router(tasks.router, responses=ERROR_RESPONSES)
+    app.include_router(workflows.router, responses=ERROR_RESPONSES)
+    for route in probe_routes(runtime):
+        app.add_route(route.path, route.endpoint, include_in_schema=False)
+    _install_error_handlers(app)
+    _install_middleware(app, settings)
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,healthz,readyz,metrics")
+    return app
+
+
+class ErrorBody(BaseModel):
+    detail: Any
+
+
+# Declared on every route, so clients (and schemathesis) know every answer.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in (
+        (400, "the body could not be parsed"),
+        (401, "no or invalid API key"),
+        (403, "for administrators only"),
+        (404, "unknown, or not yours"),
+        (409, "not in a state that allows this"),
+        (413, "over a size limit"),
+        (422, "invalid request"),
+        (503, "a backing service is unavailable"),
+    )
+}
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    def answer(code: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(_: Request, exc: Exception) -> Response:
+            return JSONResponse({"detail": str(exc)}, status_code=code)
+
+        return handler
+
+    app.add_exception_handler(NotFound, answer(404))
+    app.add_exception_handler(Invalid, answer(422))
+    app.add_exception_handler(Conflict, answer(409))
+    app.add_exception_handler(TooLarge, answer(413))
+
+    async def unavailable(_: Request, exc: Exception) -> Response:
+        log.warning("dependency unavailable", error=repr(exc))
+        return JSONResponse(
+            {"detail": "a backing service is unavailable; retry shortly"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+
+    app.add_exception_handler(OperationalError, unavailable)
+    app.add_exception_handler(ConnectionError, unavailable)
+    app.add_exception_handler(OSError, unavailable)
+
+    async def db_error(_: Request, exc: Exception) -> Response:
+        log.exception("database error", exc_info=exc)
+        return JSONResponse({"detail": "the request could not be stored"}, status_code=400)
+
+    app.add_exception_handler(DBAPIError, db_error)
+
+
+def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
+    app.add_middleware(LimitsAndMetrics, settings=settings)
+
+
+class LimitsAndMetrics:
+    """Pure ASGI middleware (BaseHTTPMiddleware costs a task per request): refuses
+    bodies over the limit before reading them, and counts requests per route."""
+
+    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        limit = (
+            self.settings.max_upload_bytes
+            if scope["path"] == "/api/files"
+            else self.settings.max_request_body_bytes
+        )
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            response = JSONResponse(
+                {"detail": f"request body of {int(length)} bytes exceeds the limit of {limit}"},
+                status_code=413,
+            )
+            await response(scope, receive, send)
+            metrics.HTTP_REQUESTS.labels(method, _route_template(scope), "413").inc()
+            return
+        status = {"code": 500}
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = _route_template(scope)
+            metrics.HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
+            metrics.HTTP_REQUESTS.labels(method, route, str(status["code"])).inc()
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
+
+
+__all__ = ["create_app"]

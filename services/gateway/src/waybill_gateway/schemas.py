@@ -1,0 +1,356 @@
+"""HTTP request and response bodies (API.md is the contract; extra fields are fine)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from waybill_shared.contracts.messages import ExportFormat
+from waybill_shared.contracts.types import DbId
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    is_admin: bool = False
+
+
+class UserCreated(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+    api_key: str
+
+
+class UserOut(BaseModel):
+    id: int
+    name: str
+    is_admin: bool
+
+
+class ProjectCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class ProjectOut(BaseModel):
+    id: int
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+class FileOut(BaseModel):
+    id: int
+    filename: str
+    size: int
+    sha256: str
+    format: str
+    project_id: int | None
+    metadata: dict[str, Any]
+    uploaded_at: datetime
+
+
+class DataExportCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+    file_ids: list[DbId] = Field(default_factory=list)
+    dataset_ids: list[DbId] = Field(default_factory=list)
+    export_format: ExportFormat
+    export_options: dict[str, Any] | None = None
+    include_metadata: bool = True
+    include_lineage: bool = False
+    compress: bool = True
+    ttl_hours: int = Field(default=48, ge=1, le=168)
+    job_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ExportFileOut(BaseModel):
+    file_id: int | None
+    dataset_id: int | None = None
+    filename: str
+    status: str
+    output_name: str | None = None
+    size: int | None = None
+    error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class DataExportJob(BaseModel):
+    id: int
+    task_id: str
+    job_key: str | None
+    name: str
+    description: str | None
+    status: Literal["pending", "processing", "completed", "failed", "cancelled", "expired"]
+    progress: float
+    total_files: int
+    processed_files: int
+    failed_files: int
+    files: list[ExportFileOut]
+    output_size: int | None
+    download_url: str | None
+    expires_at: datetime | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    export_format: str
+    export_options: dict[str, Any]
+    include_metadata: bool
+    include_lineage: bool
+    compress: bool
+    ttl_hours: int
+
+
+class DataExportList(BaseModel):
+    items: list[DataExportJob]
+    total: int
+    limit: int
+    offset: int
+
+
+class CancelResult(BaseModel):
+    message: str
+    job_id: int
+
+
+class ExportStatistics(BaseModel):
+    total_jobs: int
+    by_status: dict[str, int]
+    by_format: dict[str, int]
+    total_size_bytes: int
+    total_files_exported: int
+
+
+class CleanupResult(BaseModel):
+    message: str
+    count: int
+
+
+class TaskEventOut(BaseModel):
+    attempt: int
+    seq: int
+    event_type: str
+    status: str
+    progress: float
+    payload: dict[str, Any]
+    occurred_at: datetime
+
+
+# --- histories and provenance ------------------------------------------------------------
+
+
+class HistoryCreate(Strict):
+    name: str = Field(min_length=1, max_length=500)
+
+
+class HistoryOut(BaseModel):
+    id: int
+    name: str
+    update_time: datetime
+    create_time: datetime
+    content_version: int
+    user_id: int
+
+
+class ContentItem(BaseModel):
+    id: int
+    hid: int
+    history_id: int
+    history_content_type: Literal["dataset", "dataset_collection"]
+    name: str
+    extension: str | None = None
+    collection_type: str | None = None
+    state: str
+    visible: bool
+    deleted: bool
+
+
+class DatasetOut(ContentItem):
+    file_id: int
+    copied_from_id: int | None
+    creating_job_id: int | None
+
+
+class ElementOut(BaseModel):
+    id: int
+    element_identifier: str
+    dataset_id: int | None
+    collection_type: str | None
+    elements: list[ElementOut] | None
+
+
+class CollectionOut(ContentItem):
+    copied_from_id: int | None
+    creating_job_id: int | None
+    implicit_collection_jobs_id: int | None
+    implicit_output_name: str | None
+    implicit_input_collections: dict[str, int]
+    elements: list[ElementOut]
+
+
+class JobIOOut(BaseModel):
+    name: str
+    src: str
+    id: int
+
+
+class JobOut(BaseModel):
+    id: int
+    history_id: int
+    tool_id: str
+    tool_version: str | None
+    parameters: dict[str, Any]
+    state: str
+    create_time: datetime
+    implicit_collection_jobs_id: int | None
+    inputs: list[JobIOOut]
+    outputs: list[JobIOOut]
+
+
+class RecordedJobOut(BaseModel):
+    jobs: list[JobOut]
+    outputs: list[ContentItem]
+    output_collections: list[ContentItem]
+    implicit_collection_jobs_id: int | None
+
+
+# --- history exports, imports, tasks -------------------------------------------------------
+
+
+class HistoryExportOptions(Strict):
+    model_store_format: Literal["rocrate.zip", "tar.gz"] = "rocrate.zip"
+    include_files: bool = True
+    include_hidden: bool = False
+    include_deleted: bool = False
+
+
+class WriteStoreRequest(HistoryExportOptions):
+    target_uri: str = Field(
+        min_length=6, max_length=1024, description="s3://bucket/key under an allowed prefix"
+    )
+
+
+class StoreDownloadOut(BaseModel):
+    storage_request_id: str
+    task_id: str
+    reused: bool = False
+
+
+class TaskRef(BaseModel):
+    task_id: str
+
+
+class ExportRecord(BaseModel):
+    id: int
+    ready: bool
+    preparing: bool
+    up_to_date: bool
+    has_failed: bool
+    expired: bool
+    status: str
+    task_uuid: str
+    create_time: datetime
+    expires_at: datetime | None
+    destination: str
+    export_metadata: dict[str, Any]
+
+
+class FromStoreRequest(Strict):
+    store_content_uri: str = Field(
+        min_length=1,
+        max_length=1024,
+        description="an export's uri (s3://...), its record id, or its task id",
+    )
+
+
+# --- workflow extraction ---------------------------------------------------------------------
+
+
+class OutputLabelIn(Strict):
+    id: DbId
+    kind: Literal["hda", "hdca"]
+    label: str = Field(max_length=255)
+
+
+class ExtractWorkflowRequest(Strict):
+    workflow_name: str = Field(min_length=1, max_length=500)
+    from_history_id: DbId | None = None
+    job_ids: list[DbId] = Field(default_factory=list)
+    hda_ids: list[DbId] = Field(default_factory=list)
+    hdca_ids: list[DbId] = Field(default_factory=list)
+    implicit_collection_jobs_ids: list[DbId] = Field(default_factory=list)
+    dataset_names: list[str] = Field(default_factory=list)
+    dataset_collection_names: list[str] = Field(default_factory=list)
+    output_labels: list[OutputLabelIn] = Field(default_factory=list)
+
+
+class LegacyExtractRequest(Strict):
+    workflow_name: str = Field(min_length=1, max_length=500)
+    job_ids: list[DbId] = Field(default_factory=list)
+    dataset_hids: list[DbId] = Field(default_factory=list)
+    dataset_collection_hids: list[DbId] = Field(default_factory=list)
+    dataset_names: list[str] = Field(default_factory=list)
+    dataset_collection_names: list[str] = Field(default_factory=list)
+
+
+class ExtractionAccepted(BaseModel):
+    task_id: str
+    status: str
+    workflow_id: int | None = None
+    error: str | None = None
+
+
+class WorkflowOut(BaseModel):
+    id: int
+    name: str
+    task_id: str | None
+    create_time: datetime
+    step_count: int
+    document: dict[str, Any]
+
+
+class SummaryOutput(BaseModel):
+    id: int
+    hid: int
+    name: str
+    history_content_type: Literal["dataset", "dataset_collection"]
+
+
+class SummaryJob(BaseModel):
+    id: int | None
+    implicit_collection_jobs_id: int | None
+    tool_id: str
+    tool_version: str | None
+    job_count: int
+    outputs: list[SummaryOutput]
+
+
+class ExtractionSummary(BaseModel):
+    history_id: int
+    jobs: list[SummaryJob]
+    inputs: list[SummaryOutput]
+
+
+class DeadLetter(BaseModel):
+    queue: str
+    message_id: str | None
+    type: str | None
+    reason: str | None
+    body_preview: str
+    size: int
+
+
+class ReplayRequest(Strict):
+    queue: str | None = Field(default=None, description="a consumer queue; all of them when absent")
+    limit: int = Field(default=100, ge=1, le=10_000)
+
+
+class ReplayResult(BaseModel):
+    replayed: int

@@ -1,0 +1,1 @@
+"""Domain logic of the gateway: no FastAPI types here, keyword-only signatures."""

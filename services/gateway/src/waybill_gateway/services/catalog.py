@@ -1,0 +1,171 @@
+"""Users, projects and files."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import IO, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_shared.db.models import Dataset, Project, StoredFile, User
+from waybill_shared.formats import detect_format
+from waybill_shared.security import hash_api_key, new_api_key
+from waybill_shared.storage import Storage
+from waybill_shared.tasks import utcnow
+
+SNIFF_BYTES = 64 * 1024
+
+
+async def ensure_admin(session: AsyncSession, *, api_key: str) -> None:
+    """Bootstrap the configured admin key (idempotent; rotates the key if changed)."""
+    admin = (await session.execute(select(User).where(User.name == "admin"))).scalar_one_or_none()
+    if admin is None:
+        session.add(User(name="admin", api_key_hash=hash_api_key(api_key), is_admin=True))
+    else:
+        admin.api_key_hash = hash_api_key(api_key)
+        admin.is_admin = True
+
+
+async def create_user(session: AsyncSession, *, name: str, is_admin: bool) -> tuple[User, str]:
+    key = new_api_key()
+    user = User(name=name, api_key_hash=hash_api_key(key), is_admin=is_admin)
+    session.add(user)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"a user named {name!r} already exists") from exc
+    return user, key
+
+
+def visible_to(user: User, owner_id: int) -> bool:
+    return user.is_admin or owner_id == user.id
+
+
+async def create_project(
+    session: AsyncSession, *, owner: User, name: str, description: str | None
+) -> Project:
+    project = Project(owner_id=owner.id, name=name, description=description)
+    session.add(project)
+    await session.flush()
+    return project
+
+
+async def list_projects(
+    session: AsyncSession, *, owner: User, limit: int, offset: int
+) -> list[Project]:
+    stmt = select(Project).order_by(Project.id).limit(limit).offset(offset)
+    if not owner.is_admin:
+        stmt = stmt.where(Project.owner_id == owner.id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_project(session: AsyncSession, *, user: User, project_id: int) -> Project:
+    project = await session.get(Project, project_id)
+    if project is None or not visible_to(user, project.owner_id):
+        raise NotFound(f"project {project_id} not found")
+    return project
+
+
+def parse_metadata(raw: str | None) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise Invalid(f"metadata is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise Invalid("metadata must be a JSON object")
+    return value
+
+
+async def upload_file(
+    session: AsyncSession,
+    storage: Storage,
+    *,
+    owner: User,
+    filename: str,
+    stream: IO[bytes],
+    project_id: int | None,
+    metadata: dict[str, Any],
+    max_bytes: int,
+) -> StoredFile:
+    """Stream an upload to S3 (hashing on the way) and record it in the catalog."""
+    if project_id is not None:
+        await get_project(session, user=owner, project_id=project_id)
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(0)
+    key = f"files/{uuid.uuid4()}"
+    stored = await storage.put_stream(key, stream, limit=max_bytes)
+    record = StoredFile(
+        owner_id=owner.id,
+        project_id=project_id,
+        filename=filename,
+        size=stored.size,
+        sha256=stored.sha256,
+        format=detect_format(filename, head),
+        metadata_=metadata,
+        storage_key=key,
+    )
+    session.add(record)
+    await session.flush()
+    return record
+
+
+async def list_files(
+    session: AsyncSession, *, user: User, project_id: int | None, limit: int, offset: int
+) -> list[StoredFile]:
+    stmt = (
+        select(StoredFile)
+        .where(StoredFile.deleted_at.is_(None))
+        .order_by(StoredFile.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    if not user.is_admin:
+        stmt = stmt.where(StoredFile.owner_id == user.id)
+    if project_id is not None:
+        stmt = stmt.where(StoredFile.project_id == project_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def get_file(session: AsyncSession, *, user: User, file_id: int) -> StoredFile:
+    record = await session.get(StoredFile, file_id)
+    if record is None or record.deleted_at is not None or not visible_to(user, record.owner_id):
+        raise NotFound(f"file {file_id} not found")
+    return record
+
+
+async def delete_file(session: AsyncSession, storage: Storage, *, user: User, file_id: int) -> None:
+    """Remove a file from the catalog. Its bytes stay while a history dataset still
+    points at them (datasets are provenance and outlive the upload)."""
+    record = await get_file(session, user=user, file_id=file_id)
+    record.deleted_at = utcnow()
+    in_use = (
+        await session.execute(select(Dataset.id).where(Dataset.file_id == file_id).limit(1))
+    ).first()
+    if in_use is None:
+        await storage.remove(record.storage_key)
+
+
+async def readable_file_ids(
+    session: AsyncSession, *, user: User, file_ids: list[int]
+) -> dict[int, str]:
+    """The files' names by id; NotFound names the first file the user may not read."""
+    if not file_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(StoredFile.id, StoredFile.owner_id, StoredFile.filename).where(
+                StoredFile.id.in_(file_ids), StoredFile.deleted_at.is_(None)
+            )
+        )
+    ).all()
+    owners = {row.id: row.owner_id for row in rows}
+    for file_id in file_ids:
+        if file_id not in owners or not visible_to(user, owners[file_id]):
+            raise NotFound(f"file {file_id} not found")
+    return {row.id: row.filename for row in rows}

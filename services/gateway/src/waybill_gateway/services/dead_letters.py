@@ -1,0 +1,88 @@
+"""Dead letters, for administrators: list what was parked and why, replay it to the
+queue it came from once the cause is fixed."""
+
+from __future__ import annotations
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+
+from waybill_gateway.schemas import DeadLetter
+from waybill_shared.errors import NotFound
+from waybill_shared.messaging.broker import DEAD_REASON_HEADER, SOURCE_QUEUE_HEADER, Broker
+
+
+def _queues(broker: Broker, queue: str | None) -> list[str]:
+    names = [spec.name for spec in broker.topology.queues]
+    if queue is None:
+        return names
+    if queue not in names:
+        raise NotFound(f"no consumer queue named {queue!r}; known: {', '.join(names)}")
+    return [queue]
+
+
+def _describe(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
+    headers = dict(message.headers or {})
+    death = headers.get("x-death")
+    reason = headers.get(DEAD_REASON_HEADER)
+    if reason is None and isinstance(death, list) and death and isinstance(death[0], dict):
+        broker_reason = death[0].get("reason")
+        if isinstance(broker_reason, bytes):
+            broker_reason = broker_reason.decode()
+        reason = f"broker: {broker_reason}"
+    return DeadLetter(
+        queue=queue,
+        message_id=message.message_id,
+        type=message.type,
+        reason=str(reason) if reason is not None else None,
+        body_preview=message.body[:500].decode("utf-8", "replace"),
+        size=len(message.body),
+    )
+
+
+async def list_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> list[DeadLetter]:
+    """Peek without removing: every message taken is handed back (requeued)."""
+    found: list[DeadLetter] = []
+    for name in _queues(broker, queue):
+        dead = await broker.channel.get_queue(f"{name}.dead", ensure=False)
+        taken: list[AbstractIncomingMessage] = []
+        try:
+            while len(found) + len(taken) < limit:
+                message = await dead.get(no_ack=False, fail=False)
+                if message is None:
+                    break
+                taken.append(message)
+            found += [_describe(name, m) for m in taken]
+        finally:
+            for message in taken:
+                await message.nack(requeue=True)
+    return found
+
+
+async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> int:
+    """Publish parked messages back to their queue (without the dead-letter headers)."""
+    replayed = 0
+    for name in _queues(broker, queue):
+        dead = await broker.channel.get_queue(f"{name}.dead", ensure=False)
+        while replayed < limit:
+            message = await dead.get(no_ack=False, fail=False)
+            if message is None:
+                break
+            headers = {
+                k: v
+                for k, v in (message.headers or {}).items()
+                if k not in (DEAD_REASON_HEADER, SOURCE_QUEUE_HEADER, "x-death", "x-delivery-count")
+            }
+            await broker.channel.default_exchange.publish(
+                aio_pika.Message(
+                    message.body,
+                    content_type=message.content_type,
+                    type=message.type,
+                    message_id=message.message_id,
+                    headers=headers,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                ),
+                routing_key=name,
+            )
+            await message.ack()
+            replayed += 1
+    return replayed

@@ -1,0 +1,5 @@
+"""The gateway raises the shared domain errors (see waybill_shared.errors)."""
+
+from waybill_shared.errors import Conflict, Invalid, NotFound
+
+__all__ = ["Conflict", "Invalid", "NotFound"]

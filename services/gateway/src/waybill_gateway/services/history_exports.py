@@ -1,0 +1,244 @@
+"""History exports (Galaxy's task-based exports), tracked as export associations, reused
+while valid; re-import; the generic task API."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from waybill_gateway.schemas import ExportRecord, HistoryExportOptions
+from waybill_shared import outbox
+from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
+from waybill_shared.db.models import ExportAssociation, History, Task, User
+from waybill_shared.errors import Invalid, NotFound
+from waybill_shared.messaging.topology import Topology
+from waybill_shared.provenance import access
+from waybill_shared.settings import WaybillSettings
+from waybill_shared.task_state import galaxy_task_state
+from waybill_shared.tasks import register_task, utcnow
+
+
+def params_hash(options: HistoryExportOptions, destination: str, target_uri: str | None) -> str:
+    payload = {
+        **options.model_dump(mode="json"),
+        "destination": destination,
+        "target_uri": target_uri,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise Invalid(f"{uri!r} is not an s3:// URI")
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    if not bucket or not key or key.endswith("/") or ".." in key.split("/"):
+        raise Invalid(f"{uri!r} must name an object: s3://bucket/path/to/archive")
+    return bucket, key
+
+
+async def _reusable(
+    session: AsyncSession, history: History, digest: str
+) -> ExportAssociation | None:
+    """An earlier short-term export of the same, unchanged history with the same
+    options that is not failed and not expired."""
+    now = utcnow()
+    rows = await session.execute(
+        select(ExportAssociation)
+        .where(
+            ExportAssociation.object_type == "history",
+            ExportAssociation.object_id == history.id,
+            ExportAssociation.params_hash == digest,
+            ExportAssociation.content_version == history.content_version,
+            ExportAssociation.destination == "short_term",
+            ExportAssociation.status.in_(("pending", "processing", "completed")),
+        )
+        .order_by(ExportAssociation.id.desc())
+        .limit(1)
+    )
+    found = rows.scalar_one_or_none()
+    if found is None or (found.expires_at is not None and found.expires_at <= now):
+        return None
+    return found
+
+
+async def request_export(
+    session: AsyncSession,
+    *,
+    user: User,
+    history_id: int,
+    options: HistoryExportOptions,
+    destination: str,
+    target_uri: str | None,
+    settings: WaybillSettings,
+    topology: Topology,
+) -> tuple[ExportAssociation, Task, bool]:
+    """Returns (association, task, created). A short-term request is answered by a
+    reusable earlier export when there is one; nothing is generated then."""
+    history = await access.history(session, user, history_id, lock=True)
+    if destination == "remote":
+        assert target_uri is not None
+        parse_s3_uri(target_uri)
+        if not settings.remote_target_allowed(target_uri):
+            allowed = ", ".join(settings.allowed_remote_prefixes())
+            raise Invalid(f"target_uri must be under an allowed prefix: {allowed}")
+    digest = params_hash(options, destination, target_uri)
+    if destination == "short_term":
+        reused = await _reusable(session, history, digest)
+        if reused is not None:
+            task = await session.get(Task, reused.task_id)
+            assert task is not None
+            return reused, task, False
+    command = HistoryExportRequested(
+        task_id=uuid.uuid4(),
+        owner_id=history.owner_id,
+        history_id=history.id,
+        model_store_format=options.model_store_format,
+        include_files=options.include_files,
+        include_hidden=options.include_hidden,
+        include_deleted=options.include_deleted,
+        destination=destination,
+        target_uri=target_uri,
+    )
+    task, _ = await register_task(
+        session,
+        task_uuid=command.task_id,
+        kind="history_export",
+        owner_id=history.owner_id,
+        request=command.model_dump(mode="json"),
+        ttl_hours=settings.short_term_export_ttl_hours if destination == "short_term" else 0,
+    )
+    association = ExportAssociation(
+        task_id=task.id,
+        object_type="history",
+        object_id=history.id,
+        owner_id=history.owner_id,
+        destination=destination,
+        params_hash=digest,
+        content_version=history.content_version,
+        status="pending",
+        request_data={
+            "object_id": history.id,
+            "object_type": "history",
+            "user_id": user.id,
+            "payload": {**options.model_dump(mode="json"), "target_uri": target_uri},
+        },
+        result_data={},
+    )
+    session.add(association)
+    outbox.enqueue(session, command, exchange=topology.commands_exchange)
+    await session.flush()
+    return association, task, True
+
+
+async def list_exports(session: AsyncSession, *, user: User, history_id: int) -> list[ExportRecord]:
+    history = await access.history(session, user, history_id)
+    rows = (
+        await session.execute(
+            select(ExportAssociation, Task)
+            .join(Task, Task.id == ExportAssociation.task_id)
+            .where(
+                ExportAssociation.object_type == "history",
+                ExportAssociation.object_id == history.id,
+            )
+            .order_by(ExportAssociation.created_at.desc(), ExportAssociation.id.desc())
+        )
+    ).all()
+    now = utcnow()
+    return [
+        ExportRecord(
+            id=assoc.id,
+            ready=assoc.status == "completed"
+            and (assoc.expires_at is None or assoc.expires_at > now),
+            preparing=assoc.status in ("pending", "processing"),
+            up_to_date=assoc.content_version == history.content_version,
+            has_failed=assoc.status in ("failed", "cancelled"),
+            expired=assoc.status == "expired"
+            or (assoc.expires_at is not None and assoc.expires_at <= now),
+            status=assoc.status,
+            task_uuid=task.uuid,
+            create_time=assoc.created_at,
+            expires_at=assoc.expires_at,
+            destination=assoc.destination,
+            export_metadata={
+                "request_data": assoc.request_data,
+                "result_data": assoc.result_data or {},
+            },
+        )
+        for assoc, task in rows
+    ]
+
+
+async def short_term_task(session: AsyncSession, *, user: User, storage_request_id: str) -> Task:
+    task = (
+        await session.execute(
+            select(Task).where(Task.uuid == storage_request_id, Task.kind == "history_export")
+        )
+    ).scalar_one_or_none()
+    if task is None or not access.may_read(user, task.owner_id):
+        raise NotFound(f"short-term storage request {storage_request_id} not found")
+    return task
+
+
+async def request_import(
+    session: AsyncSession, *, user: User, store_content_uri: str, topology: Topology
+) -> Task:
+    """Only archives this user exported (by uri, association id or task id) can be
+    imported: nobody reads another user's export by guessing its key."""
+    source = await _export_source(session, user=user, ref=store_content_uri)
+    command = HistoryImportRequested(
+        task_id=uuid.uuid4(), owner_id=user.id, store_content_uri=source
+    )
+    task, _ = await register_task(
+        session,
+        task_uuid=command.task_id,
+        kind="history_import",
+        owner_id=user.id,
+        request=command.model_dump(mode="json"),
+        ttl_hours=0,
+    )
+    outbox.enqueue(session, command, exchange=topology.commands_exchange)
+    return task
+
+
+async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:
+    stmt = select(ExportAssociation).where(ExportAssociation.status == "completed")
+    if ref.isdigit():
+        stmt = stmt.where(ExportAssociation.id == int(ref))
+    elif ref.startswith("s3://"):
+        stmt = stmt.where(ExportAssociation.result_data["uri"].astext == ref)
+    else:
+        stmt = stmt.join(Task, Task.id == ExportAssociation.task_id).where(Task.uuid == ref)
+    found = (
+        await session.execute(stmt.order_by(ExportAssociation.id.desc()).limit(1))
+    ).scalar_one_or_none()
+    if found is None or not access.may_read(user, found.owner_id):
+        raise NotFound(f"no completed export found for {ref!r}")
+    uri = (found.result_data or {}).get("uri")
+    if not uri:
+        raise NotFound(f"export {ref!r} has no archive")
+    return str(uri)
+
+
+async def get_task(session: AsyncSession, *, user: User, task_id: str) -> Task:
+    try:
+        uuid.UUID(task_id)
+    except ValueError as exc:
+        raise NotFound(f"task {task_id} not found") from exc
+    task = (await session.execute(select(Task).where(Task.uuid == task_id))).scalar_one_or_none()
+    if task is None or not access.may_read(user, task.owner_id):
+        raise NotFound(f"task {task_id} not found")
+    return task
+
+
+def task_state(task: Task) -> str:
+    return galaxy_task_state(task.status)
+
+
+def task_result(task: Task) -> dict[str, Any]:
+    result = {k: v for k, v in (task.result or {}).items() if k not in ("artifact", "manifest")}
+    return {"state": task_state(task), "status": task.status, "error": task.error_message, **result}

@@ -1,0 +1,224 @@
+"""Workflow extraction requests, the legacy HID form, the extraction summary, and
+serving extracted workflows.
+
+A request is checked here, synchronously, with the same pure validation the
+extraction service runs (access to every item, then the request's own rules), so a
+bad request is a 4xx at once and never a failed task later."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from waybill_extraction.requests import check_extraction_request
+from waybill_gateway.schemas import (
+    ExtractionAccepted,
+    ExtractionSummary,
+    ExtractWorkflowRequest,
+    LegacyExtractRequest,
+    SummaryJob,
+    SummaryOutput,
+    WorkflowOut,
+)
+from waybill_shared import outbox
+from waybill_shared.contracts.messages import ExtractionRequested, OutputLabel
+from waybill_shared.db.models import (
+    Collection,
+    Dataset,
+    History,
+    Job,
+    Task,
+    User,
+    Workflow,
+)
+from waybill_shared.errors import NotFound
+from waybill_shared.messaging.topology import Topology
+from waybill_shared.provenance import access
+from waybill_shared.storage import Storage
+from waybill_shared.task_state import TERMINAL
+from waybill_shared.tasks import register_task
+
+
+def to_command(body: ExtractWorkflowRequest, owner: User) -> ExtractionRequested:
+    return ExtractionRequested(
+        task_id=uuid.uuid4(),
+        owner_id=owner.id,
+        workflow_name=body.workflow_name,
+        from_history_id=body.from_history_id,
+        job_ids=body.job_ids,
+        hda_ids=body.hda_ids,
+        hdca_ids=body.hdca_ids,
+        implicit_collection_jobs_ids=body.implicit_collection_jobs_ids,
+        dataset_names=body.dataset_names,
+        dataset_collection_names=body.dataset_collection_names,
+        output_labels=[OutputLabel(**label.model_dump()) for label in body.output_labels],
+    )
+
+
+async def request_extraction(
+    session: AsyncSession, *, user: User, body: ExtractWorkflowRequest, topology: Topology
+) -> Task:
+    command = to_command(body, user)
+    await check_extraction_request(session, user, command)
+    task, _ = await register_task(
+        session,
+        task_uuid=command.task_id,
+        kind="workflow_extraction",
+        owner_id=user.id,
+        request=command.model_dump(mode="json"),
+        ttl_hours=0,
+    )
+    outbox.enqueue(session, command, exchange=topology.commands_exchange)
+    return task
+
+
+async def legacy_request(
+    session: AsyncSession, *, user: User, history_id: int, body: LegacyExtractRequest
+) -> ExtractWorkflowRequest:
+    """Galaxy's HID-based form: HIDs of this history become ids."""
+    history = await access.history(session, user, history_id)
+
+    async def by_hid(
+        model: type[Dataset] | type[Collection], hids: list[int], kind: str
+    ) -> list[int]:
+        found = await session.execute(
+            select(model.hid, model.id).where(model.history_id == history.id, model.hid.in_(hids))
+        )
+        rows: dict[int, int] = {hid: id_ for hid, id_ in found.all()}
+        missing = [h for h in hids if h not in rows]
+        if missing:
+            raise NotFound(f"no {kind} with hid {missing[0]} in history {history.id}")
+        return [rows[h] for h in hids]
+
+    return ExtractWorkflowRequest(
+        workflow_name=body.workflow_name,
+        from_history_id=history.id,
+        job_ids=body.job_ids,
+        hda_ids=await by_hid(Dataset, body.dataset_hids, "dataset"),
+        hdca_ids=await by_hid(Collection, body.dataset_collection_hids, "collection"),
+        dataset_names=body.dataset_names,
+        dataset_collection_names=body.dataset_collection_names,
+    )
+
+
+async def wait_for_task(
+    sessions: async_sessionmaker[AsyncSession], task_id: int, seconds: float
+) -> Task | None:
+    """Poll until the task is terminal or `seconds` passed (Prefer: wait=N)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while True:
+        async with sessions() as session:
+            task = await session.get(Task, task_id)
+        if task is None or task.status in TERMINAL:
+            return task
+        if loop.time() >= deadline:
+            return task
+        await asyncio.sleep(0.05)
+
+
+def accepted(task: Task) -> ExtractionAccepted:
+    result = task.result or {}
+    return ExtractionAccepted(
+        task_id=task.uuid,
+        status=task.status,
+        workflow_id=result.get("workflow_id"),
+        error=task.error_message if task.status in ("failed", "cancelled") else None,
+    )
+
+
+async def get_workflow(session: AsyncSession, *, user: User, workflow_id: int) -> Workflow:
+    workflow = await session.get(Workflow, workflow_id)
+    if workflow is None or not access.may_read(user, workflow.owner_id):
+        raise NotFound(f"workflow {workflow_id} not found")
+    return workflow
+
+
+async def workflow_out(session: AsyncSession, storage: Storage, workflow: Workflow) -> WorkflowOut:
+    task = await session.get(Task, workflow.task_id) if workflow.task_id else None
+    document = json.loads(await storage.get_bytes(workflow.storage_key))
+    return WorkflowOut(
+        id=workflow.id,
+        name=workflow.name,
+        task_id=task.uuid if task else None,
+        create_time=workflow.created_at,
+        step_count=workflow.step_count,
+        document=document,
+    )
+
+
+async def download(storage: Storage, workflow: Workflow, fmt: str) -> tuple[bytes, str, str]:
+    if fmt == "ga":
+        return await storage.get_bytes(workflow.storage_key), "application/json", "ga"
+    key = workflow.storage_key.rsplit("/", 1)[0] + "/workflow.gxwf.yml"
+    return await storage.get_bytes(key), "application/x-yaml", "gxwf.yml"
+
+
+async def extraction_summary(
+    session: AsyncSession, *, user: User, history_id: int
+) -> ExtractionSummary:
+    """The history's jobs (a mapped run once, as its group) with their outputs, and
+    the datasets and collections that no job of this history made (the inputs)."""
+    history: History = await access.history(session, user, history_id)
+    datasets = list(
+        (await session.execute(select(Dataset).where(Dataset.history_id == history.id))).scalars()
+    )
+    collections = list(
+        (
+            await session.execute(select(Collection).where(Collection.history_id == history.id))
+        ).scalars()
+    )
+    jobs = list(
+        (
+            await session.execute(select(Job).where(Job.history_id == history.id).order_by(Job.id))
+        ).scalars()
+    )
+
+    def out(obj: Dataset | Collection) -> SummaryOutput:
+        kind = "dataset" if isinstance(obj, Dataset) else "dataset_collection"
+        return SummaryOutput(id=obj.id, hid=obj.hid, name=obj.name, history_content_type=kind)
+
+    entries: list[SummaryJob] = []
+    members: dict[int, list[Job]] = {}
+    for job in jobs:
+        if job.implicit_collection_jobs_id is not None:
+            members.setdefault(job.implicit_collection_jobs_id, []).append(job)
+            continue
+        outputs = [out(d) for d in datasets if d.creating_job_id == job.id and d.visible]
+        outputs += [out(c) for c in collections if c.creating_job_id == job.id]
+        entries.append(
+            SummaryJob(
+                id=job.id,
+                implicit_collection_jobs_id=None,
+                tool_id=job.tool_id,
+                tool_version=job.tool_version,
+                job_count=1,
+                outputs=sorted(outputs, key=lambda o: o.hid),
+            )
+        )
+    for group_id, group_jobs in members.items():
+        first = min(group_jobs, key=lambda j: j.id)
+        outputs = [out(c) for c in collections if c.implicit_collection_jobs_id == group_id]
+        entries.append(
+            SummaryJob(
+                id=None,
+                implicit_collection_jobs_id=group_id,
+                tool_id=first.tool_id,
+                tool_version=first.tool_version,
+                job_count=len(group_jobs),
+                outputs=sorted(outputs, key=lambda o: o.hid),
+            )
+        )
+    inputs = [out(d) for d in datasets if d.creating_job_id is None] + [
+        out(c)
+        for c in collections
+        if c.creating_job_id is None and c.implicit_collection_jobs_id is None
+    ]
+    entries.sort(key=lambda e: min((o.hid for o in e.outputs), default=0))
+    return ExtractionSummary(
+        history_id=history.id, jobs=entries, inputs=sorted(inputs, key=lambda o: o.hid)
+    )

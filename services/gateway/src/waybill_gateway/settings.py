@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from waybill_shared.settings import WaybillSettings
+
+
+class GatewaySettings(WaybillSettings):
+    service_name: str = "gateway"
+    host: str = "0.0.0.0"
+    port: int = 8000
+    max_request_body_bytes: int = 1024 * 1024  # JSON bodies; uploads have their own limit
+
+
+@lru_cache
+def get_settings() -> GatewaySettings:
+    return GatewaySettings()

@@ -1,0 +1,3 @@
+from waybill_tracker.main import main
+
+main()

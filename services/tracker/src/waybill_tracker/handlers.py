@@ -1,0 +1,54 @@
+"""Transport: each message is applied in its own transaction."""
+
+from __future__ import annotations
+
+from aio_pika.abc import AbstractIncomingMessage
+from sqlalchemy.dialects.postgresql import insert
+
+from waybill_shared import metrics
+from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
+from waybill_shared.db.models import InboxMessage, User
+from waybill_shared.db.session import unit_of_work
+from waybill_shared.errors import Invalid, NotFound
+from waybill_shared.messaging.broker import RejectMessage
+from waybill_shared.provenance.recording import record_job
+from waybill_shared.runtime import Runtime
+from waybill_shared.tasks import apply_event, utcnow
+
+
+class TrackerHandlers:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def on_task_event(self, event: TaskEvent, incoming: AbstractIncomingMessage) -> None:
+        metrics.QUEUE_LAG.labels(queue="tracker.events").observe(
+            max((utcnow() - event.occurred_at).total_seconds(), 0.0)
+        )
+        async with unit_of_work(self.runtime.sessions) as session:
+            await apply_event(session, event)
+
+    async def on_provenance(
+        self, message: ProvenanceRecorded, incoming: AbstractIncomingMessage
+    ) -> None:
+        """A tool run recorded by another system: the same checks as POST /api/jobs.
+        What cannot be recorded is dead-lettered with the reason."""
+        try:
+            async with unit_of_work(self.runtime.sessions) as session:
+                first_time = (
+                    await session.execute(
+                        insert(InboxMessage)
+                        .values(
+                            message_id=str(message.event_id), message_type=message.message_type()
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(InboxMessage.message_id)
+                    )
+                ).scalar_one_or_none()
+                if first_time is None:
+                    return
+                user = await session.get(User, message.owner_id)
+                if user is None:
+                    raise NotFound(f"user {message.owner_id} not found")
+                await record_job(session, user, message.job)
+        except (NotFound, Invalid) as exc:
+            raise RejectMessage(f"provenance not recorded: {exc}") from exc

@@ -1,0 +1,44 @@
+"""Wiring only: the event subscription, the schedules, the process entry point."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
+from waybill_shared.outbox import OutboxRelay
+from waybill_shared.runtime import Runtime, run_worker
+from waybill_tracker.handlers import TrackerHandlers
+from waybill_tracker.service import cleanup_expired, every, sweep_leases
+from waybill_tracker.settings import get_settings
+
+
+async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
+    settings = runtime.settings
+    relay = OutboxRelay(
+        runtime.sessions, runtime.broker, interval=settings.outbox_relay_interval_seconds
+    )
+    handlers = TrackerHandlers(runtime)
+    await runtime.broker.consume(
+        runtime.topology.tracker_events,
+        {TaskEvent.message_type(): TaskEvent},
+        handlers.on_task_event,
+    )
+    await runtime.broker.consume(
+        runtime.topology.provenance_events,
+        {ProvenanceRecorded.message_type(): ProvenanceRecorded},
+        handlers.on_provenance,
+    )
+    return [
+        asyncio.create_task(relay.run()),
+        asyncio.create_task(
+            every(settings.sweep_interval_seconds, lambda: sweep_leases(runtime, relay), "leases")
+        ),
+        asyncio.create_task(
+            every(settings.cleanup_interval_seconds, lambda: cleanup_expired(runtime), "cleanup")
+        ),
+    ]
+
+
+def main() -> None:
+    asyncio.run(run_worker(Runtime.create(get_settings()), start))

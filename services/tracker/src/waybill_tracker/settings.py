@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from functools import lru_cache
+
+from waybill_shared.settings import WaybillSettings
+
+
+class TrackerSettings(WaybillSettings):
+    service_name: str = "tracker"
+    ops_port: int = 8003
+
+
+@lru_cache
+def get_settings() -> TrackerSettings:
+    return TrackerSettings()

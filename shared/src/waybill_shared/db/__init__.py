@@ -1,0 +1,1 @@
+"""Database access: models, async engine and sessions, migrations."""

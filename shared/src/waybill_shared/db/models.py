@@ -1,0 +1,323 @@
+"""The database schema: the catalog, the provenance graph, tasks and their events.
+
+One module so a reader sees every table at once; Alembic migrations under
+`migrations/` create exactly these.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSON = dict[str, Any]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {JSON: JSONB, list[Any]: JSONB}
+
+
+def _now() -> Any:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _now()
+
+
+class Project(Base):
+    __tablename__ = "projects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class StoredFile(Base):
+    """A file in the catalog; its bytes live in S3 under `storage_key`."""
+
+    __tablename__ = "files"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    project_id: Mapped[int | None] = mapped_column(ForeignKey("projects.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(1024))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    format: Mapped[str] = mapped_column(String(32))
+    metadata_: Mapped[JSON] = mapped_column("metadata", JSONB, default=dict)
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    uploaded_at: Mapped[datetime] = _now()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- provenance: histories, datasets (HDA), collections (HDCA), jobs -------------------
+
+
+class History(Base):
+    __tablename__ = "histories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    # Moves on every change of the contents: reuse of exports is keyed on it.
+    content_version: Mapped[int] = mapped_column(Integer, default=0)
+    hid_counter: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _now()
+    update_time: Mapped[datetime] = _now()
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    history_id: Mapped[int] = mapped_column(ForeignKey("histories.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    tool_id: Mapped[str] = mapped_column(String(500))
+    tool_version: Mapped[str | None] = mapped_column(String(100))
+    parameters: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    state: Mapped[str] = mapped_column(String(32), default="ok")
+    implicit_collection_jobs_id: Mapped[int | None] = mapped_column(
+        ForeignKey("implicit_collection_jobs.id"), index=True
+    )
+    created_at: Mapped[datetime] = _now()
+
+
+class ImplicitCollectionJobs(Base):
+    """A mapped run: one job per element of the collection(s) mapped over."""
+
+    __tablename__ = "implicit_collection_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    history_id: Mapped[int] = mapped_column(ForeignKey("histories.id"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    tool_id: Mapped[str] = mapped_column(String(500))
+    # [{"name", "hdca_id", "subcollection_type"}]
+    map_over: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    created_at: Mapped[datetime] = _now()
+
+
+class Dataset(Base):
+    """A history dataset association (HDA)."""
+
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    history_id: Mapped[int] = mapped_column(ForeignKey("histories.id"), index=True)
+    hid: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(1024))
+    extension: Mapped[str] = mapped_column(String(64), default="data")
+    state: Mapped[str] = mapped_column(String(32), default="ok")
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    file_id: Mapped[int] = mapped_column(ForeignKey("files.id"), index=True)
+    copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), index=True)
+    creating_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (UniqueConstraint("history_id", "hid", name="uq_datasets_history_hid"),)
+
+
+class Collection(Base):
+    """A history dataset collection association (HDCA) and its root elements."""
+
+    __tablename__ = "collections"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    history_id: Mapped[int] = mapped_column(ForeignKey("histories.id"), index=True)
+    hid: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(1024))
+    collection_type: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32), default="ok")
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    copied_from_id: Mapped[int | None] = mapped_column(ForeignKey("collections.id"), index=True)
+    creating_job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    implicit_collection_jobs_id: Mapped[int | None] = mapped_column(
+        ForeignKey("implicit_collection_jobs.id"), index=True
+    )
+    implicit_output_name: Mapped[str | None] = mapped_column(String(200))
+    # input name -> HDCA id the run was mapped over
+    implicit_input_collections: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (UniqueConstraint("history_id", "hid", name="uq_collections_history_hid"),)
+
+
+class CollectionElement(Base):
+    """A collection element (DCE): a leaf dataset or an inner sub-collection."""
+
+    __tablename__ = "collection_elements"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id"), index=True)
+    parent_element_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collection_elements.id"), index=True
+    )
+    element_index: Mapped[int] = mapped_column(Integer)
+    identifier: Mapped[str] = mapped_column(String(500))
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id"), index=True)
+    child_collection_type: Mapped[str | None] = mapped_column(String(200))
+
+
+class JobInput(Base):
+    __tablename__ = "job_inputs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    src: Mapped[str] = mapped_column(String(8))  # hda | hdca | dce
+    ref_id: Mapped[int] = mapped_column(Integer)
+
+
+class JobOutput(Base):
+    __tablename__ = "job_outputs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id"), index=True)
+    name: Mapped[str] = mapped_column(String(500))
+    src: Mapped[str] = mapped_column(String(8))  # hda | hdca
+    ref_id: Mapped[int] = mapped_column(Integer, index=True)
+
+
+# --- tasks: every unit of asynchronous work and its event log ---------------------------
+
+
+class Task(Base):
+    """One asynchronous task (a batch export, a history export or import, an extraction).
+
+    Status is monotonic (see `waybill_shared.tasks`). `attempt`, `lease_owner` and
+    `lease_expires_at` implement leases: a worker claims a task with a conditional
+    UPDATE, heartbeats while working, and the tracker re-dispatches expired leases.
+    """
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=lambda: str(uuid.uuid4()))
+    kind: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    job_key: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    total_items: Mapped[int] = mapped_column(Integer, default=0)
+    processed_items: Mapped[int] = mapped_column(Integer, default=0)
+    failed_items: Mapped[int] = mapped_column(Integer, default=0)
+    items: Mapped[list[Any]] = mapped_column(JSONB, default=list)
+    request: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    result: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    artifact_key: Mapped[str | None] = mapped_column(String(1024))
+    artifact_size: Mapped[int | None] = mapped_column(BigInteger)
+    artifact_sha256: Mapped[str | None] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ttl_hours: Mapped[int] = mapped_column(Integer, default=48)
+    created_at: Mapped[datetime] = _now()
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        Index(
+            "uq_tasks_owner_kind_job_key",
+            "owner_id",
+            "kind",
+            "job_key",
+            unique=True,
+            postgresql_where=text("job_key IS NOT NULL"),
+        ),
+        Index("ix_tasks_kind_status", "kind", "status"),
+    )
+
+
+class TaskEvent(Base):
+    """The event log. (task, attempt, seq) is unique: a redelivered event is a no-op."""
+
+    __tablename__ = "task_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    event_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(default=0.0)
+    payload: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[datetime] = _now()
+    __table_args__ = (UniqueConstraint("task_id", "attempt", "seq", name="uq_task_events_seq"),)
+
+
+class ExportAssociation(Base):
+    """A history export (Galaxy's StoreExportAssociation), with first-class columns
+    for what reuse and listing query on."""
+
+    __tablename__ = "export_associations"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int] = mapped_column(Integer)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(16))  # short_term | remote
+    params_hash: Mapped[str] = mapped_column(String(64))
+    content_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    request_data: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    result_data: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_export_assoc_object", "object_type", "object_id", "created_at"),
+        Index("ix_export_assoc_reuse", "object_type", "object_id", "params_hash", "status"),
+    )
+
+
+class Workflow(Base):
+    __tablename__ = "workflows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id"), unique=True)
+    name: Mapped[str] = mapped_column(String(500))
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    step_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _now()
+
+
+class OutboxMessage(Base):
+    """Transactional outbox: written in the same transaction as the task it announces,
+    published (with broker confirms) by a relay, then marked."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    exchange: Mapped[str] = mapped_column(String(200))
+    routing_key: Mapped[str] = mapped_column(String(200))
+    message_type: Mapped[str] = mapped_column(String(100))
+    body: Mapped[JSON] = mapped_column(JSONB)
+    headers: Mapped[JSON] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[datetime] = _now()
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+class InboxMessage(Base):
+    """Messages from other systems already applied: a redelivery is a no-op."""
+
+    __tablename__ = "inbox"
+    message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_type: Mapped[str] = mapped_column(String(100))
+    processed_at: Mapped[datetime] = _now()

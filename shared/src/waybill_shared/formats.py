@@ -1,0 +1,78 @@
+"""Detecting a file's format at upload, from its name and first bytes. Pure and
+cheap: the gateway sniffs while the upload streams to storage."""
+
+from __future__ import annotations
+
+import json
+
+_BY_EXTENSION = {
+    "csv": "csv",
+    "tsv": "tsv",
+    "tab": "tsv",
+    "txt": "text",
+    "json": "json",
+    "jsonl": "jsonl",
+    "ndjson": "jsonl",
+    "parquet": "parquet",
+    "pq": "parquet",
+    "xlsx": "excel",
+    "xlsm": "excel",
+    "h5": "hdf5",
+    "hdf5": "hdf5",
+    "hdf": "hdf5",
+    "gz": "gzip",
+    "zip": "zip",
+    "fa": "text",
+    "fasta": "text",
+    "fastq": "text",
+    "bed": "tsv",
+    "vcf": "text",
+    "gff": "tsv",
+    "gtf": "tsv",
+}
+
+
+def detect_format(filename: str, head: bytes) -> str:
+    """One of csv, tsv, json, jsonl, parquet, excel, hdf5, gzip, zip, text, binary."""
+    if head.startswith(b"PAR1"):
+        return "parquet"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return "hdf5"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if head.startswith(b"PK\x03\x04"):
+        return "excel" if ext in ("xlsx", "xlsm") else "zip"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # The head may end inside a multi-byte character.
+        if exc.start < len(head) - 3:
+            return "binary"
+        text = head[: exc.start].decode("utf-8")
+    if "\x00" in text:
+        return "binary"
+    if ext in _BY_EXTENSION and _BY_EXTENSION[ext] not in (
+        "gzip",
+        "zip",
+        "parquet",
+        "hdf5",
+        "excel",
+    ):
+        return _BY_EXTENSION[ext]
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return "json"
+    if stripped.startswith("{"):
+        first = stripped.splitlines()[0]
+        try:
+            json.loads(first)
+            return "jsonl"
+        except ValueError:
+            return "json"
+    first_line = text.splitlines()[0] if text else ""
+    if "\t" in first_line:
+        return "tsv"
+    if "," in first_line:
+        return "csv"
+    return "text"

@@ -1,0 +1,294 @@
+"""A thin layer over aio-pika: connect, declare, publish with confirms, consume.
+
+Why not FastStream: we need to dead-letter with a reason (publish to the DLQ ourselves
+with the validation error, then ack), to look at the quorum delivery count, and to ack
+at a point the handler chooses (after a lease is held). Plain aio-pika keeps those in
+view; the AsyncAPI document is generated from the contracts instead (scripts/asyncapi.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aio_pika
+import structlog
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from pydantic import ValidationError
+
+from waybill_shared import metrics
+from waybill_shared.contracts.messages import Message
+from waybill_shared.messaging.topology import QueueSpec, Topology
+
+log = structlog.get_logger(__name__)
+
+DEAD_REASON_HEADER = "x-waybill-dead-reason"
+SOURCE_QUEUE_HEADER = "x-waybill-source-queue"
+MAX_BODY_BYTES = 16 * 1024 * 1024
+PUBLISH_TIMEOUT = 10.0
+
+
+class RejectMessage(Exception):
+    """A handler's verdict that a message can never be processed: dead-letter it now."""
+
+
+Handler = Callable[[Any, AbstractIncomingMessage], Awaitable[None]]
+
+
+class Broker:
+    def __init__(self, url: str, topology: Topology, *, prefetch: int = 4) -> None:
+        self.url = url
+        self.topology = topology
+        self.prefetch = prefetch
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._in_flight: set[asyncio.Task[Any]] = set()
+
+    async def connect(self) -> None:
+        self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+        self._channel = await self._connection.channel(publisher_confirms=True)
+        await self._channel.set_qos(prefetch_count=self.prefetch)
+        await self.declare()
+
+    @property
+    def channel(self) -> AbstractChannel:
+        if self._channel is None:
+            raise RuntimeError("broker is not connected")
+        return self._channel
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None and not self._connection.is_closed
+
+    async def declare(self) -> None:
+        t = self.topology
+        ch = self.channel
+        self._exchanges[t.commands_exchange] = await ch.declare_exchange(
+            t.commands_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        self._exchanges[t.events_exchange] = await ch.declare_exchange(
+            t.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        dlx = await ch.declare_exchange(
+            t.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
+        )
+        self._exchanges[t.dead_letter_exchange] = dlx
+        for spec in t.queues:
+            queue = await ch.declare_queue(
+                spec.name, durable=True, arguments=t.queue_arguments(spec)
+            )
+            for key in spec.routing_keys:
+                await queue.bind(self._exchanges[spec.exchange], key)
+            dead = await ch.declare_queue(
+                spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
+            )
+            await dead.bind(dlx, spec.name)
+
+    async def publish(
+        self,
+        message: Message,
+        *,
+        exchange: str | None = None,
+        routing_key: str | None = None,
+        message_id: str | None = None,
+        headers: dict[str, Any] | None = None,
+    ) -> None:
+        """Publish and wait for the broker's confirm (the message is in a durable queue)."""
+        if exchange is None:
+            exchange = (
+                self.topology.events_exchange
+                if message.TYPE.endswith(".event")
+                else self.topology.commands_exchange
+            )
+        key = routing_key or getattr(message, "routing_key", lambda: message.ROUTING_KEY)()
+        await self.publish_raw(
+            exchange=exchange,
+            routing_key=key,
+            body=message.model_dump_json().encode(),
+            message_type=message.message_type(),
+            message_id=message_id or str(uuid.uuid4()),
+            headers=headers or {},
+        )
+
+    async def publish_raw(
+        self,
+        *,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        message_type: str | None,
+        message_id: str,
+        headers: dict[str, Any],
+    ) -> None:
+        ex = self._exchanges.get(exchange) or await self.channel.get_exchange(exchange)
+        publishing = ex.publish(
+            aio_pika.Message(
+                body,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=message_id,
+                type=message_type,
+                headers=headers,
+            ),
+            routing_key=routing_key,
+            mandatory=False,
+        )
+        # A broker that is away must not hang the caller: fail fast, the outbox retries.
+        await asyncio.wait_for(publishing, timeout=PUBLISH_TIMEOUT)
+
+    async def dead_letter(
+        self, incoming: AbstractIncomingMessage, spec: QueueSpec, reason: str
+    ) -> None:
+        """Park a message in the queue's dead-letter queue with the reason, then ack it."""
+        headers = dict(incoming.headers or {})
+        headers[DEAD_REASON_HEADER] = reason[:2000]
+        headers[SOURCE_QUEUE_HEADER] = spec.name
+        await self._exchanges[self.topology.dead_letter_exchange].publish(
+            aio_pika.Message(
+                incoming.body,
+                content_type=incoming.content_type,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                message_id=incoming.message_id,
+                type=incoming.type,
+                headers=headers,
+            ),
+            routing_key=spec.name,
+        )
+        await incoming.ack()
+        metrics.DEAD_LETTERS.labels(queue=spec.name).inc()
+        log.warning(
+            "message dead-lettered",
+            queue=spec.name,
+            reason=reason[:300],
+            message_id=incoming.message_id,
+        )
+
+    async def consume(
+        self,
+        spec: QueueSpec,
+        models: dict[str, type[Message]],
+        handler: Handler,
+    ) -> None:
+        """Consume `spec` with manual ack. The body is parsed into the model named by
+        the `type` property (or the only model given); what does not parse is
+        dead-lettered with the validation error. The handler acks (it may ack early,
+        once a lease is held); if it returns without acking, the message is acked.
+        A handler error requeues, until the delivery limit dead-letters it."""
+        queue = await self.channel.get_queue(spec.name)
+
+        async def on_message(incoming: AbstractIncomingMessage) -> None:
+            task = asyncio.current_task()
+            if task is not None:
+                self._in_flight.add(task)
+            try:
+                await self._dispatch(incoming, spec, models, handler)
+            finally:
+                if task is not None:
+                    self._in_flight.discard(task)
+
+        tag = await queue.consume(on_message, no_ack=False)
+        self._consumers.append((queue, tag))
+
+    async def _dispatch(
+        self,
+        incoming: AbstractIncomingMessage,
+        spec: QueueSpec,
+        models: dict[str, type[Message]],
+        handler: Handler,
+    ) -> None:
+        try:
+            message = parse_message(incoming, models)
+        except InvalidMessage as exc:
+            await self.dead_letter(incoming, spec, str(exc))
+            return
+        try:
+            await handler(message, incoming)
+        except RejectMessage as exc:
+            if not incoming.processed:
+                await self.dead_letter(incoming, spec, str(exc))
+            return
+        except asyncio.CancelledError:
+            if not incoming.processed:
+                await incoming.nack(requeue=True)
+            raise
+        except Exception as exc:
+            deliveries = int(str((incoming.headers or {}).get("x-delivery-count", 0) or 0)) + 1
+            log.exception("handler failed", queue=spec.name, deliveries=deliveries)
+            if incoming.processed:
+                return
+            if deliveries >= self.topology.delivery_limit:
+                await self.dead_letter(
+                    incoming, spec, f"failed {deliveries} times; last error: {exc!r}"
+                )
+            else:
+                await incoming.nack(requeue=True)
+            return
+        if not incoming.processed:
+            await incoming.ack()
+
+    async def stop_consuming(self, grace: float) -> None:
+        """Stop taking messages, let in-flight handlers finish within `grace` seconds;
+        what is still running then is cancelled (its message goes back to the queue)."""
+        for queue, tag in self._consumers:
+            try:
+                await queue.cancel(tag)
+            except Exception:  # the channel may already be gone
+                log.warning("could not cancel consumer", queue=queue.name)
+        self._consumers.clear()
+        pending = set(self._in_flight)
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=5)
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+            self._connection = None
+            self._channel = None
+
+
+class InvalidMessage(Exception):
+    pass
+
+
+def parse_message(incoming: AbstractIncomingMessage, models: dict[str, type[Message]]) -> Message:
+    """Turn an AMQP delivery into its contract model, or say precisely why not."""
+    if len(incoming.body) > MAX_BODY_BYTES:
+        raise InvalidMessage(f"body of {len(incoming.body)} bytes exceeds {MAX_BODY_BYTES}")
+    if incoming.content_type not in (None, "", "application/json"):
+        raise InvalidMessage(f"content_type {incoming.content_type!r} is not application/json")
+    model = models.get(incoming.type or "")
+    if model is None:
+        if incoming.type or len(models) != 1:
+            known = ", ".join(sorted(models))
+            raise InvalidMessage(
+                f"unknown message type {incoming.type!r}; expected one of: {known}"
+            )
+        model = next(iter(models.values()))
+    try:
+        data = json.loads(incoming.body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidMessage(f"body is not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidMessage(f"body is not JSON: {exc}") from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidMessage(f"does not match {model.message_type()}: {errors}") from exc

@@ -1,0 +1,171 @@
+"""What every service process has: settings, logging, telemetry, the database, the
+broker and storage, probes and metrics, and a graceful stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from waybill_shared.db.session import create_engine, create_sessionmaker
+from waybill_shared.logging import configure_logging
+from waybill_shared.messaging.broker import Broker
+from waybill_shared.messaging.topology import Topology
+from waybill_shared.settings import WaybillSettings
+from waybill_shared.storage import Storage
+from waybill_shared.tasks import ping
+from waybill_shared.telemetry import configure_telemetry, instrument_engine
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: WaybillSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    broker: Broker
+    storage: Storage
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    @property
+    def topology(self) -> Topology:
+        return self.broker.topology
+
+    @classmethod
+    def create(cls, settings: WaybillSettings) -> Runtime:
+        configure_logging(settings)
+        configure_telemetry(settings.service_name)
+        engine = create_engine(settings)
+        instrument_engine(engine)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=create_sessionmaker(engine),
+            broker=Broker(
+                settings.amqp_url,
+                Topology(settings.amqp_prefix, settings.amqp_delivery_limit),
+                prefetch=settings.amqp_prefetch,
+            ),
+            storage=Storage(settings),
+        )
+
+    async def connect_broker(self, *, retry_for: float = 60.0) -> None:
+        """Connect, retrying while the broker starts (compose/k8s start order)."""
+        deadline = asyncio.get_running_loop().time() + retry_for
+        while True:
+            try:
+                await self.broker.connect()
+                return
+            except Exception as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("broker not reachable yet", error=repr(exc))
+                await asyncio.sleep(1.0)
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+
+        async def check(name: str, probe: Callable[[], Awaitable[Any]]) -> None:
+            try:
+                await asyncio.wait_for(probe(), timeout=3)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"unavailable: {exc!r}"[:200]
+
+        async def db() -> None:
+            async with self.sessions() as session:
+                await ping(session)
+
+        async def broker() -> None:
+            if not self.broker.is_connected:
+                raise ConnectionError("not connected")
+
+        await asyncio.gather(
+            check("database", db), check("broker", broker), check("storage", self.storage.ping)
+        )
+        return checks
+
+    async def close(self) -> None:
+        await self.broker.close()
+        await self.engine.dispose()
+
+
+def probe_routes(runtime: Runtime) -> list[Route]:
+    async def livez(_: Request) -> Response:
+        return JSONResponse({"status": "alive"})
+
+    async def readyz(_: Request) -> Response:
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    async def metrics(_: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return [
+        Route("/livez", livez),
+        Route("/healthz", livez),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics),
+    ]
+
+
+class _OpsServer(uvicorn.Server):
+    """The probe server inside a worker: the worker, not uvicorn, owns SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_worker(
+    runtime: Runtime,
+    start: Callable[[Runtime], Awaitable[list[asyncio.Task[Any]]]],
+) -> None:
+    """Run a worker: ops server on the side port, `start` subscribes and returns its
+    background tasks; SIGTERM stops consuming, drains in-flight work within the grace
+    period, then closes connections."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    ops = _OpsServer(
+        uvicorn.Config(
+            Starlette(routes=probe_routes(runtime)),
+            host="0.0.0.0",
+            port=runtime.settings.ops_port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    ops_task = asyncio.create_task(ops.serve())
+    await runtime.storage.ensure_bucket()
+    await runtime.connect_broker()
+    background = await start(runtime)
+    log.info("service started", worker_id=runtime.worker_id, ops_port=runtime.settings.ops_port)
+    await stop.wait()
+    log.info("stopping: draining in-flight work", grace=runtime.settings.shutdown_grace_seconds)
+    await runtime.broker.stop_consuming(runtime.settings.shutdown_grace_seconds)
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    ops.should_exit = True
+    await ops_task
+    await runtime.close()
+    log.info("stopped")

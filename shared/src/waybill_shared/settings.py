@@ -1,0 +1,85 @@
+"""Settings shared by every service: one base class, subclassed per service.
+
+Every value has a default that works on a fresh development machine (the local
+stack of `make run`); production refuses to start with the development secret.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ADMIN_API_KEY = "waybill-dev-admin-key"
+
+
+class WaybillSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WAYBILL_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    service_name: str = "waybill"
+    log_format: Literal["json", "console"] = "console"
+    log_level: str = "INFO"
+
+    database_url: str = "postgresql+asyncpg://waybill:waybill@127.0.0.1:5432/waybill"
+    database_pool_size: int = 10
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Every exchange and queue name starts with this, so several deployments (or a test
+    # run) can share one broker without seeing each other's messages.
+    amqp_prefix: str = "waybill"
+    amqp_delivery_limit: int = 5
+    amqp_prefetch: int = 4
+
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_public_endpoint: str | None = None  # host:port clients use; signs download URLs
+    s3_access_key: str = "waybill"
+    s3_secret_key: str = "waybill-secret"
+    s3_bucket: str = "waybill"
+    s3_region: str = "us-east-1"
+    s3_secure: bool = False
+
+    admin_api_key: str = DEV_ADMIN_API_KEY
+
+    # History exports: short-term downloads live this long after they finish;
+    # long-term exports go only under these S3 prefixes (default: s3://<bucket>/remote/).
+    short_term_export_ttl_hours: int = 24
+    remote_export_prefixes: list[str] = []
+
+    # Leases: a worker owns a task while it heartbeats; the tracker re-dispatches a task
+    # whose lease ran out (the worker died) up to max_attempts, then fails it.
+    lease_seconds: float = 30.0
+    heartbeat_seconds: float = 5.0
+    max_attempts: int = 3
+    sweep_interval_seconds: float = 5.0
+    cleanup_interval_seconds: float = 300.0
+    outbox_relay_interval_seconds: float = 1.0
+
+    shutdown_grace_seconds: float = 30.0
+    ops_port: int = 8001
+    work_dir: str | None = None  # scratch space for workers; system temp dir when unset
+
+    # Limits (issue: nobody gets in where they don't belong)
+    max_upload_bytes: int = 10 * 1024**3
+    max_files_per_export: int = 1000
+    max_page_size: int = 500
+    download_url_seconds: int = 3600
+
+    @model_validator(mode="after")
+    def _refuse_dev_secret_in_production(self) -> WaybillSettings:
+        if self.environment == "production" and self.admin_api_key == DEV_ADMIN_API_KEY:
+            raise ValueError("WAYBILL_ADMIN_API_KEY must be set in production")
+        return self
+
+    def allowed_remote_prefixes(self) -> list[str]:
+        return self.remote_export_prefixes or [f"s3://{self.s3_bucket}/remote/"]
+
+    def remote_target_allowed(self, uri: str | None) -> bool:
+        return bool(uri) and any(str(uri).startswith(p) for p in self.allowed_remote_prefixes())
+
+
+@lru_cache
+def get_settings() -> WaybillSettings:
+    return WaybillSettings()

@@ -1,0 +1,219 @@
+"""S3 storage on the minio client. The SDK is synchronous, so every call runs in a
+worker thread (`asyncio.to_thread`) and never blocks the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any, BinaryIO, cast
+
+from minio import Minio
+from minio.error import S3Error
+
+from waybill_shared.settings import WaybillSettings
+
+PART_SIZE = 16 * 1024 * 1024
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+class _HashingReader:
+    """Wraps a file object: counts and hashes what the uploader reads through it."""
+
+    def __init__(self, raw: IO[bytes], limit: int | None) -> None:
+        self.raw = raw
+        self.limit = limit
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.raw.read(n)
+        self.size += len(data)
+        if self.limit is not None and self.size > self.limit:
+            raise TooLarge(self.limit)
+        self.digest.update(data)
+        return data
+
+
+class TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"larger than the limit of {limit} bytes")
+        self.limit = limit
+
+
+class Storage:
+    def __init__(self, settings: WaybillSettings) -> None:
+        self.bucket = settings.s3_bucket
+        self.client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+        )
+        # Download links are signed for the endpoint clients reach, which may differ
+        # from the one the services use inside the cluster.
+        self.signer = (
+            Minio(
+                settings.s3_public_endpoint,
+                access_key=settings.s3_access_key,
+                secret_key=settings.s3_secret_key,
+                secure=settings.s3_secure,
+                region=settings.s3_region,
+            )
+            if settings.s3_public_endpoint
+            else self.client
+        )
+
+    # --- sync primitives (run in threads by the async API below) ---
+
+    def _ensure_bucket(self) -> None:
+        if not self.client.bucket_exists(self.bucket):
+            self.client.make_bucket(self.bucket)
+
+    def _put_stream(
+        self, key: str, stream: IO[bytes], limit: int | None, content_type: str
+    ) -> StoredObject:
+        reader = _HashingReader(stream, limit)
+        self.client.put_object(
+            self.bucket,
+            key,
+            cast(BinaryIO, reader),
+            length=-1,
+            part_size=PART_SIZE,
+            content_type=content_type,
+        )
+        return StoredObject(key, reader.size, reader.digest.hexdigest())
+
+    def _put_file(
+        self, key: str, path: Path, content_type: str, bucket: str | None
+    ) -> StoredObject:
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)
+        target = bucket or self.bucket
+        if bucket is not None and not self.client.bucket_exists(bucket):
+            self.client.make_bucket(bucket)
+        self.client.fput_object(
+            target, key, str(path), content_type=content_type, part_size=PART_SIZE
+        )
+        return StoredObject(key, path.stat().st_size, digest.hexdigest())
+
+    def _download(self, key: str, path: Path, on_chunk: Any = None) -> int:
+        response = self.client.get_object(self.bucket, key)
+        size = 0
+        try:
+            with path.open("wb") as out:
+                for chunk in response.stream(CHUNK):
+                    out.write(chunk)
+                    size += len(chunk)
+                    if on_chunk is not None:
+                        on_chunk(size)
+        finally:
+            response.close()
+            response.release_conn()
+        return size
+
+    def iter_object(self, key: str) -> Iterator[bytes]:
+        """Stream an object's bytes (sync; use from a thread or a sync generator)."""
+        response = self.client.get_object(self.bucket, key)
+        try:
+            yield from response.stream(CHUNK)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def _remove_prefix(self, prefix: str) -> int:
+        count = 0
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if obj.object_name is not None:
+                self.client.remove_object(self.bucket, obj.object_name)
+                count += 1
+        return count
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+                return False
+            raise
+        return True
+
+    # --- async API ---
+
+    async def ensure_bucket(self) -> None:
+        await asyncio.to_thread(self._ensure_bucket)
+
+    async def put_stream(
+        self,
+        key: str,
+        stream: IO[bytes],
+        *,
+        limit: int | None = None,
+        content_type: str = "application/octet-stream",
+    ) -> StoredObject:
+        return await asyncio.to_thread(self._put_stream, key, stream, limit, content_type)
+
+    async def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = "application/octet-stream",
+        bucket: str | None = None,
+    ) -> StoredObject:
+        """Upload a local file (to another bucket of the same server when given)."""
+        return await asyncio.to_thread(self._put_file, key, path, content_type, bucket)
+
+    async def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/json"
+    ) -> StoredObject:
+        import io
+
+        return await asyncio.to_thread(self._put_stream, key, io.BytesIO(data), None, content_type)
+
+    async def get_bytes(self, key: str) -> bytes:
+        return await asyncio.to_thread(lambda: b"".join(self.iter_object(key)))
+
+    async def download(self, key: str, path: Path, on_chunk: Any = None) -> int:
+        return await asyncio.to_thread(self._download, key, path, on_chunk)
+
+    async def exists(self, key: str) -> bool:
+        return await asyncio.to_thread(self._exists, key)
+
+    async def remove(self, key: str) -> None:
+        await asyncio.to_thread(self.client.remove_object, self.bucket, key)
+
+    async def remove_prefix(self, prefix: str) -> int:
+        return await asyncio.to_thread(self._remove_prefix, prefix)
+
+    async def presigned_url(
+        self, key: str, *, expires: timedelta, filename: str | None = None
+    ) -> str:
+        headers: dict[str, str | list[str] | tuple[str]] | None = (
+            {"response-content-disposition": f'attachment; filename="{filename}"'}
+            if filename
+            else None
+        )
+        return await asyncio.to_thread(
+            self.signer.presigned_get_object,
+            self.bucket,
+            key,
+            expires=expires,
+            response_headers=headers,
+        )
+
+    async def ping(self) -> bool:
+        return await asyncio.to_thread(self.client.bucket_exists, self.bucket)

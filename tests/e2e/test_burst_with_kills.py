@@ -1,0 +1,62 @@
+"""A burst of 200 exports with two worker processes, one of them killed at random
+every few seconds: all 200 complete, each exactly once."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import pytest
+
+from support.stack import Stack, upload, wait_for
+
+
+@pytest.mark.slow
+def test_burst_of_200_with_random_kills(stack: Stack) -> None:
+    rng = random.Random(7)
+    second = stack.infra.service("export-worker").start()
+    second.wait_ready()
+    workers = [stack.services["export-worker"], second]
+    kills = 0
+    try:
+        with stack.new_user() as user:
+            rows = b"a,b\n" + b"".join(f"{i},{i * 2}\n".encode() for i in range(40_000))
+            files = [upload(user, f"b{i}.csv", rows) for i in range(4)]
+            started = time.monotonic()
+            jobs = [
+                user.post(
+                    "/api/data-export/jobs",
+                    json={
+                        "name": f"burst {i}",
+                        "file_ids": [files[i % 4]["id"]],
+                        "export_format": "parquet",
+                    },
+                ).json()
+                for i in range(200)
+            ]
+
+            def done() -> int:
+                return int(
+                    user.get("/api/data-export/statistics").json()["by_status"].get("completed", 0)
+                )
+
+            next_kill = time.monotonic() + 1.5
+            while done() < 200 and time.monotonic() - started < 240:
+                if time.monotonic() >= next_kill and kills < 8:
+                    victim = rng.choice(workers)
+                    victim.kill()
+                    kills += 1
+                    victim.start().wait_ready()
+                    next_kill = time.monotonic() + rng.uniform(1.5, 3)
+                time.sleep(0.5)
+            wait_for(lambda: done() == 200, timeout=120, message="all 200 completed")
+            elapsed = time.monotonic() - started
+            print(f"200 exports, {kills} kills, all completed in {elapsed:.1f} s")
+            stats = user.get("/api/data-export/statistics").json()
+            assert stats["by_status"] == {"completed": 200} and stats["total_files_exported"] == 200
+            for job in jobs[::10]:  # a sample: one completed event each
+                events = user.get(f"/api/data-export/jobs/{job['id']}/events").json()
+                assert [e["event_type"] for e in events].count("completed") == 1
+            assert kills >= 3
+    finally:
+        second.kill()

@@ -1,0 +1,113 @@
+"""A message that does not match its contract is parked in the dead-letter queue with
+the reason, and the worker goes on consuming."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pika
+
+from support.stack import AMQP_URL, Stack, finished, upload, wait_for
+
+
+def _publish(
+    stack: Stack, body: bytes, *, type_: str | None, content_type: str = "application/json"
+) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            f"{stack.infra.prefix}.commands",
+            "export.requested",
+            body,
+            pika.BasicProperties(
+                content_type=content_type, type=type_, delivery_mode=2, message_id=str(uuid.uuid4())
+            ),
+        )
+    finally:
+        connection.close()
+
+
+def _drain_dead_letters(stack: Stack) -> list[tuple[bytes, dict[str, object]]]:
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    got: list[tuple[bytes, dict[str, object]]] = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, properties, body = channel.basic_get(
+                f"{stack.infra.prefix}.export.requests.dead", auto_ack=True
+            )
+            if method is None:
+                return got
+            got.append((body, dict(properties.headers or {})))
+    finally:
+        connection.close()
+
+
+def test_invalid_messages_are_dead_lettered_with_a_reason(stack: Stack) -> None:
+    _drain_dead_letters(stack)
+    bad = [
+        (
+            b'{"task_id": "not-a-uuid", "owner_id": 1}',
+            "waybill.data_export.requested.v1",
+            "application/json",
+        ),
+        (b"\xff\xfe not utf-8", "waybill.data_export.requested.v1", "application/json"),
+        (b"{truncated", "waybill.data_export.requested.v1", "application/json"),
+        (json.dumps({"hello": 1}).encode(), "some.other.type", "application/json"),
+        (b"<xml/>", "waybill.data_export.requested.v1", "text/xml"),
+    ]
+    for body, type_, content_type in bad:
+        _publish(stack, body, type_=type_, content_type=content_type)
+
+    dead: list[tuple[bytes, dict[str, object]]] = []
+    wait_for(
+        lambda: dead.extend(_drain_dead_letters(stack)) or len(dead) >= len(bad),
+        timeout=30,
+        message="dead letters",
+    )
+    assert sorted(body for body, _ in dead) == sorted(body for body, _, _ in bad)
+    reasons = {body: str(headers["x-waybill-dead-reason"]) for body, headers in dead}
+    assert "task_id" in reasons[bad[0][0]] and "owner_id" not in reasons[bad[0][0]].split(":")[0]
+    assert "UTF-8" in reasons[bad[1][0]]
+    assert "not JSON" in reasons[bad[2][0]]
+    assert "unknown message type" in reasons[bad[3][0]]
+    assert "content_type" in reasons[bad[4][0]]
+
+    # The worker keeps serving.
+    with stack.new_user() as user:
+        f = upload(user, "after.txt", b"still alive")
+        response = user.post(
+            "/api/data-export/jobs",
+            json={"name": "after", "file_ids": [f["id"]], "export_format": "zip"},
+        )
+        assert response.status_code == 202, response.text
+        assert finished(user, response.json()["id"])["status"] == "completed"
+
+
+def test_direct_publisher_is_authorized_like_http(stack: Stack) -> None:
+    """Another system publishes straight to the queue for a user who may not read the
+    file: the task fails with the reason and nothing is exported."""
+    with stack.new_user() as owner, stack.new_user() as other:
+        f = upload(owner, "private.txt", b"private")
+        other_id = other.get("/api/users/me").json()["id"]
+        task_id = str(uuid.uuid4())
+        message = {
+            "task_id": task_id,
+            "owner_id": other_id,
+            "name": "sneaky",
+            "file_ids": [f["id"]],
+            "export_format": "zip",
+        }
+        _publish(stack, json.dumps(message).encode(), type_="waybill.data_export.requested.v1")
+
+        def failed_job() -> dict[str, object] | None:
+            jobs = other.get("/api/data-export/jobs").json()["items"]
+            return jobs[0] if jobs and jobs[0]["status"] == "failed" else None
+
+        job = wait_for(failed_job, message="the direct request to be refused")
+        assert job["task_id"] == task_id
+        assert f"file {f['id']} not found" in str(job["error_message"])
+        assert job["download_url"] is None and job["processed_files"] == 0

@@ -1,0 +1,257 @@
+"""History exports like Galaxy's task-based exports: tracked, reused while valid,
+written short- or long-term, and re-importable into an identical history."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from typing import Any
+
+import asyncpg
+import httpx
+
+from support.provenance import Recorder
+from support.stack import Stack, wait_for
+
+TASK_EXPORT = "application/vnd.galaxy.task.export+json"
+
+
+def build_history(rec: Recorder) -> dict[str, Any]:
+    h = rec.history("to export")
+    a = rec.dataset(h, b"alpha\n", "a.txt")
+    b = rec.dataset(h, b"beta\n", "b.txt")
+    cat = rec.run(
+        h, "cat1", {"input1": ("hda", a["id"]), "queries_0|input2": ("hda", b["id"])}, ["out_file1"]
+    )
+    pair = rec.paired(h)
+    mapped = rec.job(
+        {
+            "history_id": h,
+            "tool_id": "random_lines1",
+            "parameters": {"num_lines": 1},
+            "inputs": [{"name": "input", "src": "hdca", "id": pair["id"]}],
+            "map_over": [{"name": "input", "id": pair["id"]}],
+            "outputs": [
+                {
+                    "name": "out_file1",
+                    "elements": [
+                        {"identifier": "forward", "file_id": rec.file(b"f\n")},
+                        {"identifier": "reverse", "file_id": rec.file(b"r\n")},
+                    ],
+                }
+            ],
+        }
+    )
+    return {"history": h, "cat": cat, "mapped": mapped, "a": a}
+
+
+def wait_task(client: httpx.Client, task_id: str) -> str:
+    state: str = wait_for(
+        lambda: (
+            (s := client.get(f"/api/tasks/{task_id}/state").json()) in ("SUCCESS", "FAILURE") and s
+        ),
+        timeout=60,
+        message=f"task {task_id}",
+    )
+    return state
+
+
+def graph(client: httpx.Client, history_id: int) -> dict[str, Any]:
+    """What must survive a round trip: contents, element structure, bytes, jobs."""
+    contents = client.get(f"/api/histories/{history_id}/contents").json()
+    datasets, collections, jobs = {}, {}, {}
+    hid_of: dict[tuple[str, int], int] = {}
+    for item in contents:
+        hid_of[(item["history_content_type"], item["id"])] = item["hid"]
+    for item in contents:
+        if item["history_content_type"] == "dataset":
+            d = client.get(f"/api/datasets/{item['id']}").json()
+            data = client.get(f"/api/files/{d['file_id']}/content").content
+            job = d["creating_job_id"]
+            if job:
+                j = client.get(f"/api/jobs/{job}").json()
+                jobs[item["hid"]] = (
+                    j["tool_id"],
+                    j["parameters"].get("num_lines"),
+                    sorted((i["name"], i["src"]) for i in j["inputs"]),
+                )
+            datasets[item["hid"]] = (d["name"], d["extension"], d["visible"], data, bool(job))
+        else:
+            c = client.get(f"/api/dataset_collections/{item['id']}").json()
+            collections[item["hid"]] = (
+                c["name"],
+                c["collection_type"],
+                bool(c["implicit_collection_jobs_id"]),
+                [
+                    (e["element_identifier"], hid_of.get(("dataset", e["dataset_id"])))
+                    for e in c["elements"]
+                ],
+            )
+    return {"datasets": datasets, "collections": collections, "jobs": jobs}
+
+
+def test_short_term_export_reuse_listing_and_download(stack: Stack) -> None:
+    with stack.new_user() as user, stack.new_user() as other:
+        rec = Recorder(user)
+        built = build_history(rec)
+        h = built["history"]
+        first = user.post(
+            f"/api/histories/{h}/prepare_store_download", json={"model_store_format": "rocrate.zip"}
+        )
+        assert first.status_code == 202, first.text
+        request_id = first.json()["storage_request_id"]
+        assert wait_task(user, first.json()["task_id"]) == "SUCCESS"
+        assert user.get(f"/api/short_term_storage/{request_id}/ready").json() is True
+        redirect = user.get(f"/api/short_term_storage/{request_id}", follow_redirects=False)
+        assert redirect.status_code == 302
+        archive = httpx.get(redirect.headers["location"]).content
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            assert "ro-crate-metadata.json" in z.namelist()
+
+        # The same request for the unchanged history: the same export, nothing made.
+        again = user.post(
+            f"/api/histories/{h}/prepare_store_download", json={"model_store_format": "rocrate.zip"}
+        )
+        assert again.json()["storage_request_id"] == request_id and again.json()["reused"] is True
+        # Another parameter: a new one. A change of the history: a new one.
+        other_params = user.post(
+            f"/api/histories/{h}/prepare_store_download",
+            json={"model_store_format": "rocrate.zip", "include_hidden": True},
+        ).json()
+        assert other_params["storage_request_id"] != request_id
+        rec.dataset(h, b"new\n", "late.txt")
+        changed = user.post(
+            f"/api/histories/{h}/prepare_store_download", json={"model_store_format": "rocrate.zip"}
+        ).json()
+        assert changed["storage_request_id"] not in (request_id, other_params["storage_request_id"])
+        wait_task(user, changed["task_id"])
+        wait_task(user, other_params["task_id"])
+
+        for accept in (TASK_EXPORT, "application/json"):
+            records = user.get(f"/api/histories/{h}/exports", headers={"Accept": accept}).json()
+            assert len(records) == 3
+            assert [r["create_time"] for r in records] == sorted(
+                (r["create_time"] for r in records), reverse=True
+            )
+            newest, _, oldest = records
+            assert (
+                newest["ready"]
+                and newest["up_to_date"]
+                and not newest["preparing"]
+                and not newest["has_failed"]
+            )
+            assert oldest["task_uuid"] == request_id and not oldest["up_to_date"]
+            meta = oldest["export_metadata"]
+            assert (
+                meta["request_data"]["object_id"] == h
+                and meta["request_data"]["object_type"] == "history"
+            )
+            assert meta["result_data"]["success"] is True and meta["result_data"]["uri"].startswith(
+                "s3://"
+            )
+
+        # After expiry, a new export is made (expiry counted from the end of the export).
+        asyncio.run(_expire_exports(stack, h))
+        after_expiry = user.post(
+            f"/api/histories/{h}/prepare_store_download", json={"model_store_format": "rocrate.zip"}
+        ).json()
+        assert after_expiry["storage_request_id"] != changed["storage_request_id"]
+        assert (
+            user.get(
+                f"/api/short_term_storage/{changed['storage_request_id']}", follow_redirects=False
+            ).status_code
+            == 409
+        )
+
+        # Nobody else sees any of it.
+        assert other.get(f"/api/histories/{h}/exports").status_code == 404
+        assert other.post(f"/api/histories/{h}/prepare_store_download", json={}).status_code == 404
+        assert other.get(f"/api/short_term_storage/{request_id}/ready").status_code == 404
+        assert (
+            other.get(f"/api/short_term_storage/{request_id}", follow_redirects=False).status_code
+            == 404
+        )
+        assert other.get(f"/api/tasks/{request_id}/state").status_code == 404
+        uri = oldest["export_metadata"]["result_data"]["uri"]
+        assert (
+            other.post(
+                "/api/histories/from_store_async", json={"store_content_uri": uri}
+            ).status_code
+            == 404
+        )
+
+
+async def _expire_exports(stack: Stack, history_id: int) -> None:
+    url = stack.infra.database_url.replace("postgresql+asyncpg", "postgresql")
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE export_associations SET expires_at = now() - interval '1 second' WHERE object_id = $1",
+            history_id,
+        )
+        await conn.execute(
+            "UPDATE tasks SET expires_at = now() - interval '1 second' WHERE id IN "
+            "(SELECT task_id FROM export_associations WHERE object_id = $1)",
+            history_id,
+        )
+    finally:
+        await conn.close()
+
+
+def test_write_store_and_round_trip(stack: Stack) -> None:
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        built = build_history(rec)
+        h = built["history"]
+        bucket = stack.infra.bucket
+        refused = user.post(
+            f"/api/histories/{h}/write_store",
+            json={
+                "target_uri": f"s3://{bucket}/elsewhere/x.tar.gz",
+                "model_store_format": "tar.gz",
+            },
+        )
+        assert refused.status_code == 422 and "allowed prefix" in refused.text
+        for fmt in ("tar.gz", "rocrate.zip"):
+            target = f"s3://{bucket}/remote/history-{h}.{fmt}"
+            written = user.post(
+                f"/api/histories/{h}/write_store",
+                json={"target_uri": target, "model_store_format": fmt},
+            )
+            assert written.status_code == 202, written.text
+            task_id = written.json()["task_id"]
+            assert wait_task(user, task_id) == "SUCCESS", user.get(
+                f"/api/tasks/{task_id}/result"
+            ).text
+            assert user.get(f"/api/tasks/{task_id}/result").json()["uri"] == target
+
+            imported = user.post(
+                "/api/histories/from_store_async", json={"store_content_uri": target}
+            )
+            assert imported.status_code == 202
+            assert wait_task(user, imported.json()["task_id"]) == "SUCCESS", user.get(
+                f"/api/tasks/{imported.json()['task_id']}/result"
+            ).text
+            new_history = user.get(f"/api/tasks/{imported.json()['task_id']}/result").json()[
+                "history_id"
+            ]
+            assert new_history != h
+            assert graph(user, new_history) == graph(user, h), fmt
+
+            # Export the imported history again: the same graph once more.
+            again = user.post(
+                f"/api/histories/{new_history}/write_store",
+                json={
+                    "target_uri": f"s3://{bucket}/remote/again-{new_history}.{fmt}",
+                    "model_store_format": fmt,
+                },
+            )
+            assert wait_task(user, again.json()["task_id"]) == "SUCCESS"
+            second = user.post(
+                "/api/histories/from_store_async",
+                json={"store_content_uri": f"s3://{bucket}/remote/again-{new_history}.{fmt}"},
+            )
+            assert wait_task(user, second.json()["task_id"]) == "SUCCESS"
+            third = user.get(f"/api/tasks/{second.json()['task_id']}/result").json()["history_id"]
+            assert graph(user, third) == graph(user, h)

@@ -1,0 +1,281 @@
+"""Streaming conversion, pure: round trips through every output format, type
+survival, the traps, and the streaming path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import h5py
+import openpyxl
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from waybill_export_worker.conversion import (
+    ConversionCancelled,
+    ConversionError,
+    convert,
+    output_filename,
+    readers,
+)
+from waybill_export_worker.conversion.hdf5 import read_table
+from waybill_shared.export_options import parse_export_options
+
+TRICKY = (
+    "id,name,score,count,note\n"
+    '007,"Müller, Jörg",2.27e-15,1,"line one\nline two"\n'
+    '010,"say ""hi""",,2,=SUM(A1:A2)\n'
+    '011,NA,-3.5,,"tab\there"\n'
+)
+
+
+def run(
+    tmp_path: Path,
+    text: str,
+    fmt: str,
+    options: dict | None = None,
+    source_format: str = "csv",
+    name: str = "in.csv",
+) -> tuple[Path, object]:
+    source = tmp_path / name
+    source.write_text(text, encoding="utf-8")
+    target = tmp_path / output_filename("out", fmt)
+    result = convert(
+        source=source,
+        source_format=source_format,
+        target=target,
+        target_format=fmt,
+        options=parse_export_options(fmt, options),
+    )
+    return target, result
+
+
+def expected() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "id": ["007", "010", "011"],
+            "name": ["Müller, Jörg", 'say "hi"', None],
+            "score": [2.27e-15, None, -3.5],
+            "count": [1, 2, None],
+            "note": ["line one\nline two", "=SUM(A1:A2)", "tab\there"],
+        }
+    )
+
+
+def test_parquet_round_trip_keeps_types_na_and_text(tmp_path: Path) -> None:
+    target, _ = run(tmp_path, TRICKY, "parquet")
+    table = pq.read_table(target)
+    assert str(table.schema.field("id").type) == "string"  # ids with leading zeros stay text
+    assert str(table.schema.field("count").type) == "int64"  # ints stay ints, NA stays null
+    got = table.to_pylist()
+    assert [r["id"] for r in got] == ["007", "010", "011"]
+    assert [r["count"] for r in got] == [1, 2, None]
+    assert [r["score"] for r in got] == [2.27e-15, None, -3.5]
+    assert got[2]["name"] is None and got[0]["note"] == "line one\nline two"
+
+
+def test_csv_round_trip_with_formula_escape(tmp_path: Path) -> None:
+    target, _ = run(tmp_path, TRICKY, "csv")
+    df = pd.read_csv(target, dtype={"id": str})
+    assert list(df["id"]) == ["007", "010", "011"]
+    assert df["note"][1] == "'=SUM(A1:A2)"  # neutralised for spreadsheets
+    assert df["name"][1] == 'say "hi"' and df["note"][0] == "line one\nline two"
+    off, _ = run(tmp_path, TRICKY, "csv", {"formula_escape": False})
+    assert pd.read_csv(off)["note"][1] == "=SUM(A1:A2)"
+
+
+def test_tsv_and_csv_options(tmp_path: Path) -> None:
+    target, _ = run(tmp_path, "a,b\n1,x\n", "tsv")
+    assert (
+        target.read_text() == '"a"\t"b"\n1\t"x"\n'
+        or target.read_text().splitlines()[1].split("\t")[0] == "1"
+    )
+    custom, _ = run(
+        tmp_path,
+        'a,b\n1,"x;y"\n',
+        "csv",
+        {"delimiter": ";", "quote_char": "'", "include_header": False, "encoding": "latin-1"},
+    )
+    assert custom.read_bytes() == b"1;'x;y'\n"
+
+
+def test_json_lines_and_records_round_trip_every_float(tmp_path: Path) -> None:
+    target, _ = run(tmp_path, TRICKY, "json")
+    rows = [json.loads(line) for line in target.read_text().splitlines()]
+    assert rows[0]["score"] == 2.27e-15 and rows[1]["score"] is None and rows[0]["id"] == "007"
+    records, _ = run(tmp_path, TRICKY, "json", {"orient": "records"})
+    assert json.loads(records.read_text()) == rows
+
+
+def test_excel_round_trip_text_never_formula(tmp_path: Path) -> None:
+    target, _ = run(tmp_path, TRICKY, "excel", {"sheet_name": "Genes", "freeze_panes": [1, 0]})
+    book = openpyxl.load_workbook(target)
+    sheet = book["Genes"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0] == ("id", "name", "score", "count", "note")
+    assert rows[1][0] == "007" and rows[1][3] == 1 and rows[2][3] == 2
+    assert (
+        rows[2][4] == "=SUM(A1:A2)" and sheet.cell(3, 5).data_type == "s"
+    )  # a string, not a formula
+
+
+def test_hdf5_layout_reads_back_with_h5py_and_pandas(tmp_path: Path) -> None:
+    target, _ = run(tmp_path, TRICKY, "hdf5")
+    with h5py.File(target) as f:
+        assert json.loads(f["table"].attrs["columns"]) == ["id", "name", "score", "count", "note"]
+        assert f["table/0"].attrs["name"] == "id"
+        assert list(f["table/3_na"][:]) == [False, False, True]
+    df = read_table(target)
+    assert list(df["id"]) == ["007", "010", "011"]
+    assert df["count"].isna().tolist() == [False, False, True]
+
+
+def test_type_widening_never_changes_a_value(tmp_path: Path) -> None:
+    rows = ["x,y,z"] + [f"{i},{i},{i}" for i in range(5000)] + ["1.5,text,99999999999999999999"]
+    source = tmp_path / "late.csv"
+    source.write_text("\n".join(rows) + "\n")
+    target = tmp_path / "late.parquet"
+    convert(
+        source=source,
+        source_format="csv",
+        target=target,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+    )
+    # tiny blocks force the late values into later batches
+    table = pq.read_table(target)
+    assert table.column("x").to_pylist()[-1] == 1.5
+    assert table.column("y").to_pylist()[-1] == "text" and table.column("y").to_pylist()[0] == "0"
+    assert table.column("z").to_pylist()[-1] == "99999999999999999999"
+
+
+def test_streaming_many_blocks_checks_rows_and_a_checksum(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 64 * 1024)
+    lines = ["gene,value,label"] + [
+        f"g{i},{i * 0.5},{'NA' if i % 97 == 0 else 'l' + str(i)}" for i in range(60_000)
+    ]
+    lines.append("late,1e400,x")  # an overflow to inf far past the first block
+    source = tmp_path / "big.csv"
+    source.write_text("\n".join(lines) + "\n")
+    assert source.stat().st_size > 10 * 64 * 1024
+    seen: list[int] = []
+    target = tmp_path / "big.parquet"
+    result = convert(
+        source=source,
+        source_format="csv",
+        target=target,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+        on_progress=seen.append,
+    )
+    table = pq.read_table(target)
+    assert result.rows == table.num_rows == 60_001
+    labels = table.column("label").to_pylist()
+    digest = hashlib.sha256("|".join(str(v) for v in labels).encode()).hexdigest()
+    expected_labels = [None if i % 97 == 0 else f"l{i}" for i in range(60_000)] + ["x"]
+    assert digest == hashlib.sha256("|".join(str(v) for v in expected_labels).encode()).hexdigest()
+    assert len(seen) > 5 and seen == sorted(seen)
+
+
+def test_empty_and_header_only_files(tmp_path: Path) -> None:
+    for fmt in ("csv", "parquet", "json", "excel", "hdf5"):
+        target, result = run(tmp_path, "a,b\n", fmt)
+        assert result.rows == 0 and target.exists()
+    target, result = run(tmp_path, "", "csv")
+    assert result.rows == 0
+
+
+def test_not_tabular_or_corrupt_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="not a tabular"):
+        run(tmp_path, "\x00\x01", "csv", source_format="binary")
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"PAR1garbage")
+    with pytest.raises(ConversionError):
+        convert(
+            source=bad,
+            source_format="parquet",
+            target=tmp_path / "o.csv",
+            target_format="csv",
+            options=parse_export_options("csv", {}),
+        )
+
+
+def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
+    parquet, _ = run(tmp_path, TRICKY, "parquet")
+    for name, fmt in ((parquet, "parquet"),):
+        out = tmp_path / "p.csv"
+        convert(
+            source=name,
+            source_format=fmt,
+            target=out,
+            target_format="csv",
+            options=parse_export_options("csv", {"formula_escape": False}),
+        )
+        assert pd.read_csv(out, dtype={"id": str})["id"].tolist() == ["007", "010", "011"]
+    jsonl = tmp_path / "in.jsonl"
+    jsonl.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": null}\n')
+    out = tmp_path / "j.parquet"
+    convert(
+        source=jsonl,
+        source_format="jsonl",
+        target=out,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+    )
+    assert pq.read_table(out).to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}]
+    array = tmp_path / "in.json"
+    array.write_text('[{"a": 1, "b": "x"}, {"a": 2.5, "b": null}]')
+    out = tmp_path / "a.parquet"
+    convert(
+        source=array,
+        source_format="json",
+        target=out,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+    )
+    assert pq.read_table(out).column("a").to_pylist() == [1, 2.5]
+    excel, _ = run(tmp_path, TRICKY, "excel", {"formula_escape": False})
+    out = tmp_path / "x.json"
+    convert(
+        source=excel,
+        source_format="excel",
+        target=out,
+        target_format="json",
+        options=parse_export_options("json", {}),
+    )
+    assert json.loads(out.read_text().splitlines()[0])["id"] == "007"
+    hdf5, _ = run(tmp_path, TRICKY, "hdf5")
+    out = tmp_path / "h.parquet"
+    convert(
+        source=hdf5,
+        source_format="hdf5",
+        target=out,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+    )
+    assert pq.read_table(out).column("count").to_pylist() == [1, 2, None]
+
+
+def test_cancel_between_batches(tmp_path: Path) -> None:
+    source = tmp_path / "c.csv"
+    source.write_text("a\n" + "1\n" * 10)
+    with pytest.raises(ConversionCancelled):
+        convert(
+            source=source,
+            source_format="csv",
+            target=tmp_path / "c.parquet",
+            target_format="parquet",
+            options=parse_export_options("parquet", {}),
+            should_stop=lambda: True,
+        )
+
+
+def test_unknown_options_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown option"):
+        parse_export_options("csv", {"bogus": 1})
+    with pytest.raises(ValueError, match="compression"):
+        parse_export_options("parquet", {"compression": "rar"})

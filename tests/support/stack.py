@@ -1,0 +1,308 @@
+"""Real servers for the tests: a database of their own (migrated with Alembic), a
+queue-name prefix of their own on the shared RabbitMQ, an S3 server (moto in server
+mode) of their own, and the services as real processes the tests can kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pika
+
+ROOT = Path(__file__).resolve().parents[2]
+DB_ADMIN_URL = os.environ.get(
+    "WAYBILL_TEST_DB_ADMIN", "postgresql://waybill:waybill@127.0.0.1:5432/postgres"
+)
+AMQP_URL = os.environ.get("WAYBILL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+ADMIN_KEY = "test-admin-key"
+
+SERVICE_MODULES = {
+    "gateway": "waybill_gateway",
+    "export-worker": "waybill_export_worker",
+    "extraction": "waybill_extraction",
+    "tracker": "waybill_tracker",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    predicate: Callable[[], Any],
+    *,
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    message: str = "condition",
+) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
+
+
+def admin_exec(sql: str) -> None:
+    """Run SQL as the database owner role (CREATE/DROP DATABASE need autocommit)."""
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(DB_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ServiceProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", SERVICE_MODULES[self.name]],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def ready(self) -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        def check() -> bool:
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(
+                    f"{self.name} exited with {self.process.returncode}; log:\n"
+                    + self.log_path.read_text()[-4000:]
+                )
+            return self.ready()
+
+        wait_for(check, timeout=timeout, message=f"{self.name} ready")
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no goodbye (a crashed worker)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def terminate(self, timeout: float = 40) -> int:
+        """SIGTERM and wait for the graceful exit; returns the exit code."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+@dataclass
+class Infra:
+    """The backing servers of one test session."""
+
+    database: str
+    database_url: str
+    prefix: str
+    s3_port: int
+    bucket: str
+    workdir: Path
+    s3_process: subprocess.Popen[bytes] | None = None
+
+    def service_env(self, name: str, port: int, **overrides: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WAYBILL_", "OTEL_"))}
+        env.update(
+            WAYBILL_ENVIRONMENT="development",
+            WAYBILL_DATABASE_URL=self.database_url,
+            WAYBILL_DATABASE_POOL_SIZE="5",
+            WAYBILL_AMQP_URL=AMQP_URL,
+            WAYBILL_AMQP_PREFIX=self.prefix,
+            WAYBILL_S3_ENDPOINT=f"127.0.0.1:{self.s3_port}",
+            WAYBILL_S3_BUCKET=self.bucket,
+            WAYBILL_ADMIN_API_KEY=ADMIN_KEY,
+            WAYBILL_LOG_FORMAT="json",
+            WAYBILL_LEASE_SECONDS="6",
+            WAYBILL_MAX_ATTEMPTS="5",
+            WAYBILL_SWEEP_INTERVAL_SECONDS="1",
+            WAYBILL_CLEANUP_INTERVAL_SECONDS="2",
+            WAYBILL_SHUTDOWN_GRACE_SECONDS="10",
+            WAYBILL_WORK_DIR=str(self.workdir / "scratch"),
+        )
+        if name == "gateway":
+            env["WAYBILL_PORT"] = str(port)
+        else:
+            env["WAYBILL_OPS_PORT"] = str(port)
+        env.update(overrides)
+        return env
+
+    def service(self, name: str, **overrides: str) -> ServiceProcess:
+        port = free_port()
+        (self.workdir / "scratch").mkdir(parents=True, exist_ok=True)
+        return ServiceProcess(
+            name,
+            self.service_env(name, port, **overrides),
+            port,
+            self.workdir / "logs" / f"{name}-{port}.log",
+        )
+
+    def settings_env(self) -> dict[str, str]:
+        return self.service_env("tracker", 0)
+
+
+def start_infra(workdir: Path) -> Infra:
+    token = uuid.uuid4().hex[:8]
+    database = f"waybill_test_{token}"
+    admin_exec(f'CREATE DATABASE "{database}"')
+    infra = Infra(
+        database=database,
+        database_url=f"postgresql+asyncpg://waybill:waybill@127.0.0.1:5432/{database}",
+        prefix=f"wbtest-{token}",
+        s3_port=free_port(),
+        bucket=f"waybill-test-{token}",
+        workdir=workdir,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "waybill_shared.db.migrate"],
+        env=infra.settings_env(),
+        check=True,
+        cwd=ROOT,
+    )
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    infra.s3_process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "moto_server"),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(infra.s3_port),
+        ],
+        stdout=(workdir / "logs" / "s3.log").open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    wait_for(lambda: _port_open(infra.s3_port), message="S3 server")
+    return infra
+
+
+def stop_infra(infra: Infra) -> None:
+    if infra.s3_process is not None:
+        infra.s3_process.terminate()
+        infra.s3_process.wait(10)
+    delete_broker_objects(infra.prefix)
+    admin_exec(f'DROP DATABASE IF EXISTS "{infra.database}" WITH (FORCE)')
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def delete_broker_objects(prefix: str) -> None:
+    """Delete every queue and exchange this run declared (names start with prefix)."""
+    from waybill_shared.messaging.topology import Topology
+
+    topology = Topology(prefix)
+    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    try:
+        channel = connection.channel()
+        for spec in topology.queues:
+            for name in (spec.name, spec.dead_letter_queue):
+                channel.queue_delete(name)
+        for name in (
+            topology.commands_exchange,
+            topology.events_exchange,
+            topology.dead_letter_exchange,
+        ):
+            channel.exchange_delete(name)
+    finally:
+        connection.close()
+
+
+@dataclass
+class Stack:
+    infra: Infra
+    services: dict[str, ServiceProcess] = field(default_factory=dict)
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.services['gateway'].port}"
+
+    def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.gateway_url, headers=headers, timeout=30)
+
+    def new_user(self, name: str | None = None, *, is_admin: bool = False) -> httpx.Client:
+        with self.client() as admin:
+            response = admin.post(
+                "/api/users",
+                json={"name": name or f"user-{uuid.uuid4().hex[:8]}", "is_admin": is_admin},
+            )
+            response.raise_for_status()
+        return self.client(response.json()["api_key"])
+
+    def stop(self) -> None:
+        for service in self.services.values():
+            try:
+                service.terminate(timeout=20)
+            except Exception:
+                service.kill()
+
+
+def start_stack(
+    infra: Infra, names: tuple[str, ...] = tuple(SERVICE_MODULES), **overrides: str
+) -> Stack:
+    stack = Stack(infra)
+    for name in names:
+        stack.services[name] = infra.service(name, **overrides).start()
+    for service in stack.services.values():
+        service.wait_ready()
+    return stack
+
+
+def upload(client: httpx.Client, name: str, data: bytes, **form: str) -> dict[str, Any]:
+    response = client.post("/api/files", files={"file": (name, data)}, data=form)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def finished(client: httpx.Client, job_id: int, timeout: float = 60) -> dict[str, Any]:
+    """Poll a batch export until it reaches a terminal state."""
+
+    def poll() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/api/data-export/jobs/{job_id}").json()
+        return job if job["status"] in ("completed", "failed", "cancelled") else None
+
+    result: dict[str, Any] = wait_for(poll, timeout=timeout, message=f"job {job_id} to finish")
+    return result
