@@ -1,5 +1,5 @@
-"""A burst of 200 exports with two worker processes, one of them killed at random
-every few seconds: all 200 complete, each exactly once."""
+"""A burst of 200 exports with two worker processes, a random one of them killed
+(SIGKILL) at fixed points of progress: all 200 complete, each exactly once."""
 
 from __future__ import annotations
 
@@ -40,15 +40,16 @@ def test_burst_of_200_with_random_kills(stack: Stack) -> None:
                     user.get("/api/data-export/statistics").json()["by_status"].get("completed", 0)
                 )
 
-            next_kill = time.monotonic() + 1.5
-            while done() < 200 and time.monotonic() - started < 240:
-                if time.monotonic() >= next_kill and kills < 8:
+            # Kills keyed to progress, not to the clock: a fast machine still sees them all.
+            kill_points = [20, 60, 100, 140]
+            while kill_points and time.monotonic() - started < 240:
+                if done() >= kill_points[0]:
+                    kill_points.pop(0)
                     victim = rng.choice(workers)
                     victim.kill()
                     kills += 1
                     victim.start().wait_ready()
-                    next_kill = time.monotonic() + rng.uniform(1.5, 3)
-                time.sleep(0.5)
+                time.sleep(0.2)
             wait_for(lambda: done() == 200, timeout=120, message="all 200 completed")
             elapsed = time.monotonic() - started
             print(f"200 exports, {kills} kills, all completed in {elapsed:.1f} s")
@@ -57,6 +58,6 @@ def test_burst_of_200_with_random_kills(stack: Stack) -> None:
             for job in jobs[::10]:  # a sample: one completed event each
                 events = user.get(f"/api/data-export/jobs/{job['id']}/events").json()
                 assert [e["event_type"] for e in events].count("completed") == 1
-            assert kills >= 3
+            assert kills == 4
     finally:
         second.kill()
