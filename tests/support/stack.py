@@ -139,6 +139,7 @@ class Infra:
     s3_port: int
     bucket: str
     workdir: Path
+    amqp_url: str = AMQP_URL
     s3_process: subprocess.Popen[bytes] | None = None
 
     def service_env(self, name: str, port: int, **overrides: str) -> dict[str, str]:
@@ -147,7 +148,7 @@ class Infra:
             WAYBILL_ENVIRONMENT="development",
             WAYBILL_DATABASE_URL=self.database_url,
             WAYBILL_DATABASE_POOL_SIZE="5",
-            WAYBILL_AMQP_URL=AMQP_URL,
+            WAYBILL_AMQP_URL=self.amqp_url,
             WAYBILL_AMQP_PREFIX=self.prefix,
             WAYBILL_S3_ENDPOINT=f"127.0.0.1:{self.s3_port}",
             WAYBILL_S3_BUCKET=self.bucket,
@@ -181,7 +182,7 @@ class Infra:
         return self.service_env("tracker", 0)
 
 
-def start_infra(workdir: Path) -> Infra:
+def start_infra(workdir: Path, *, amqp_url: str = AMQP_URL) -> Infra:
     token = uuid.uuid4().hex[:8]
     database = f"waybill_test_{token}"
     admin_exec(f'CREATE DATABASE "{database}"')
@@ -192,6 +193,7 @@ def start_infra(workdir: Path) -> Infra:
         s3_port=free_port(),
         bucket=f"waybill-test-{token}",
         workdir=workdir,
+        amqp_url=amqp_url,
     )
     subprocess.run(
         [sys.executable, "-m", "waybill_shared.db.migrate"],
@@ -211,7 +213,7 @@ def start_infra(workdir: Path) -> Infra:
         stdout=(workdir / "logs" / "s3.log").open("ab"),
         stderr=subprocess.STDOUT,
     )
-    wait_for(lambda: _port_open(infra.s3_port), message="S3 server")
+    wait_for(lambda: port_open(infra.s3_port), message="S3 server")
     return infra
 
 
@@ -219,21 +221,21 @@ def stop_infra(infra: Infra) -> None:
     if infra.s3_process is not None:
         infra.s3_process.terminate()
         infra.s3_process.wait(10)
-    delete_broker_objects(infra.prefix)
+    delete_broker_objects(infra.prefix, infra.amqp_url)
     admin_exec(f'DROP DATABASE IF EXISTS "{infra.database}" WITH (FORCE)')
 
 
-def _port_open(port: int) -> bool:
+def port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def delete_broker_objects(prefix: str) -> None:
+def delete_broker_objects(prefix: str, amqp_url: str = AMQP_URL) -> None:
     """Delete every queue and exchange this run declared (names start with prefix)."""
     from waybill_shared.messaging.topology import Topology
 
     topology = Topology(prefix)
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
     try:
         channel = connection.channel()
         for spec in topology.queues:

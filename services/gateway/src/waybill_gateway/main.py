@@ -64,6 +64,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 task.cancel()
             await asyncio.gather(connecting, relaying, return_exceptions=True)
             await runtime.close()
+            log.info("stopped")
 
     app = FastAPI(
         title="Waybill",
