@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from waybill_gateway.api import (
@@ -147,7 +148,8 @@ def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:
 
 class LimitsAndMetrics:
     """Pure ASGI middleware (BaseHTTPMiddleware costs a task per request): refuses
-    bodies over the limit before reading them, and counts requests per route."""
+    bodies over the limit, by their Content-Length before reading them or, for a
+    chunked body, as soon as the bytes read pass the limit; counts requests per route."""
 
     def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
         self.app = app
@@ -179,9 +181,23 @@ class LimitsAndMetrics:
                 status["code"] = message["status"]
             await send(message)
 
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    # FastAPI re-raises an HTTPException met while reading the body.
+                    raise HTTPException(
+                        413, f"request body exceeds the limit of {limit} bytes (sent chunked)"
+                    )
+            return message
+
         started = time.perf_counter()
         try:
-            await self.app(scope, receive, send_wrapper)
+            await self.app(scope, limited_receive, send_wrapper)
         finally:
             route = _route_template(scope)
             metrics.HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
