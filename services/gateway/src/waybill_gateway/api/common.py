@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 
-
 DEFAULT_PAGE_SIZE = 50
 
 
