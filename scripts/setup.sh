@@ -25,7 +25,9 @@ if ! command -v uv >/dev/null 2>&1; then
   python3 -m pip install --quiet uv || python3 -m pip install --quiet --break-system-packages uv
 fi
 say "syncing the Python environment (uv sync)"
-uv sync --frozen --quiet
+# Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set (it is on
+# this machine kind), every process would otherwise compile pyarrow/polars at import.
+uv sync --frozen --quiet --compile-bytecode
 
 # --- PostgreSQL ----------------------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! port_open 5432; then

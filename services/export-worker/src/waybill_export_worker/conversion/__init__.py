@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from waybill_export_worker.conversion import readers
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
+from waybill_export_worker.conversion.pipeline import read_ahead
 from waybill_export_worker.conversion.writers import open_sink
 from waybill_shared.export_options import ExportOptions
 from waybill_shared.formats import detect_format
@@ -120,7 +121,7 @@ def convert(
         sink = open_sink(target, target_format, schema, options, warnings)
         rows = 0
         try:
-            for block in batches():
+            for block in read_ahead(batches()):
                 # Slices keep a cancel (checked between them) within a fraction of a second.
                 for offset in range(0, max(block.num_rows, 1), SLICE_ROWS):
                     if should_stop is not None and should_stop():

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -22,10 +23,12 @@ import pyarrow.parquet as pq
 from waybill_export_worker.conversion.errors import ConversionError
 
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"]
-_INT = re.compile(r"^[+-]?(0|[1-9][0-9]*)$")
-_FLOAT = re.compile(
-    r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|Inf|INF|infinity|Infinity)$"
-)
+# RE2 patterns for pyarrow.compute. Integers without a sign or leading zero only:
+# arrow's int parser refuses "+5" (it stays a float), and "007" is an id (text).
+_INT = r"^-?(0|[1-9][0-9]*)$"
+_LEADING_ZERO_INT = r"^[+-]?0[0-9]+$"
+_FLOAT = r"^[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|Inf|INF|infinity|Infinity)$"
+_BOOLS = pa.array(["true", "false", "True", "False", "TRUE", "FALSE"])
 _WIDER = {
     pa.null(): pa.int64(),
     pa.int64(): pa.float64(),
@@ -34,7 +37,6 @@ _WIDER = {
 }
 _COLUMN_ERROR = re.compile(r"column #(\d+)")
 DEFAULT_BLOCK = 4 * 1024 * 1024
-INT64_MAX = 2**63 - 1
 
 
 class CountingFile:
@@ -63,24 +65,27 @@ class CountingFile:
         return self.raw.closed
 
 
-def _infer(values: list[str | None]) -> pa.DataType:
-    present = [v for v in values if v is not None]
-    if not present:
+def _infer(column: pa.Array) -> pa.DataType:
+    """The narrowest type that keeps every value of a text column, vectorised (this
+    runs on every column of the first block, so it must not loop in Python)."""
+    present = pc.drop_null(column)
+    if len(present) == 0:
         return pa.null()
-    if all(_INT.match(v) for v in present):
-        if all(abs(int(v)) <= INT64_MAX for v in present):
-            return pa.int64()
-        return pa.string()
-    if all(_FLOAT.match(v) and not _leading_zero_int(v) for v in present):
+
+    def every(pattern: str) -> bool:
+        return bool(pc.all(pc.match_substring_regex(present, pattern)).as_py())
+
+    if every(_INT):
+        try:
+            pc.cast(present, pa.int64())
+        except pa.ArrowInvalid:  # past int64: a float would change the value
+            return pa.string()
+        return pa.int64()
+    if every(_FLOAT) and not pc.any(pc.match_substring_regex(present, _LEADING_ZERO_INT)).as_py():
         return pa.float64()
-    if all(v in ("true", "false", "True", "False", "TRUE", "FALSE") for v in present):
+    if pc.all(pc.is_in(present, value_set=_BOOLS)).as_py():
         return pa.bool_()
     return pa.string()
-
-
-def _leading_zero_int(value: str) -> bool:
-    digits = value.lstrip("+-")
-    return len(digits) > 1 and digits.startswith("0") and digits.isdigit()
 
 
 class Restart(Exception):
@@ -137,8 +142,7 @@ class CsvSource:
         if len(set(self.names)) != len(self.names):
             raise ConversionError("the header repeats a column name")
         self.types = {
-            n: (_infer(first.column(n).to_pylist()) if first is not None else pa.string())
-            for n in self.names
+            n: (_infer(first.column(n)) if first is not None else pa.string()) for n in self.names
         }
 
     @property

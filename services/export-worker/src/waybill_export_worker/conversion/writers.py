@@ -158,6 +158,9 @@ class JsonSink:
 
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
+            if not self.array:
+                frame.write_ndjson(self.file)  # straight into the file, no copies
+                return
             lines = frame.write_ndjson()
             assert isinstance(lines, str)
         else:
