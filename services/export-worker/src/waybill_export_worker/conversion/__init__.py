@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from waybill_export_worker.conversion import readers
+from waybill_export_worker.conversion import polars_engine, readers
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
 from waybill_export_worker.conversion.pipeline import read_ahead
 from waybill_export_worker.conversion.writers import open_sink
@@ -27,6 +27,7 @@ _SUFFIX = {
     "parquet": "parquet",
     "hdf5": "h5",
 }
+CSV_INPUTS = ("csv", "tsv", "text")
 MAX_RESTARTS = 64
 SLICE_ROWS = 32_768
 
@@ -56,10 +57,6 @@ def output_filename(stem: str, target_format: str) -> str:
 def _source(
     source: Path, source_format: str, on_read: Callable[[int], None]
 ) -> tuple[Callable[[], pa.Schema], Callable[[], Iterator[pa.RecordBatch]]]:
-    if source_format in ("csv", "tsv", "text"):
-        delimiter = "\t" if source_format == "tsv" else ","
-        csv_source = readers.CsvSource(source, delimiter=delimiter, on_read=on_read)
-        return (lambda: csv_source.schema), csv_source.batches
     if source_format == "parquet":
         schema, _ = readers.parquet_batches(source, None)
         return (lambda: schema), (lambda: readers.parquet_batches(source, on_read)[1])
@@ -114,7 +111,18 @@ def convert(
         if on_progress is not None:
             on_progress(n)
 
-    schema_of, batches = _source(source, source_format, on_read)
+    if source_format in CSV_INPUTS:
+        csv_source = readers.CsvSource(
+            source, delimiter="\t" if source_format == "tsv" else ",", on_read=on_read
+        )
+        if csv_source.sample_rows > 0 and polars_engine.supports(target_format, options):
+            return _convert_with_polars(
+                csv_source, target, target_format, options, on_read, should_stop
+            )
+        schema_of, batches = (lambda: csv_source.schema), csv_source.batches
+    else:
+        schema_of, batches = _source(source, source_format, on_read)
+
     for _ in range(MAX_RESTARTS):
         warnings: list[str] = []
         schema = schema_of()
@@ -144,3 +152,17 @@ def convert(
             rows=rows, columns=len(schema), warnings=warnings, bytes_read=read["bytes"]
         )
     raise ConversionError("the column types kept changing; giving up")
+
+
+def _convert_with_polars(
+    csv_source: readers.CsvSource,
+    target: Path,
+    target_format: str,
+    options: ExportOptions,
+    on_read: Callable[[int], None],
+    should_stop: Callable[[], bool] | None,
+) -> ConversionResult:
+    rows = polars_engine.convert_csv(
+        csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
+    )
+    return ConversionResult(rows=rows, columns=len(csv_source.names), bytes_read=csv_source.size)

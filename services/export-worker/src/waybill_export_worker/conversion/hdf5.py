@@ -21,6 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 CHUNK_ROWS = 65_536
 _STR = h5py.string_dtype("utf-8")
@@ -67,10 +68,8 @@ class Hdf5Sink:
             kind = self.kinds[i][0]
             nulls = column.is_null().to_numpy(zero_copy_only=False)
             if kind == "string":
-                values = np.array(
-                    [v if v is not None else "" for v in column.cast(pa.string()).to_pylist()],
-                    dtype=object,
-                )
+                # An object array of str, built by Arrow (no per-value Python loop).
+                values = pc.fill_null(column.cast(pa.string()), "").to_numpy(zero_copy_only=False)
             elif kind == "float64":
                 values = column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
             elif kind == "int64":

@@ -36,7 +36,10 @@ _WIDER = {
     pa.bool_(): pa.string(),
 }
 _COLUMN_ERROR = re.compile(r"column #(\d+)")
+_INVALID_VALUE = re.compile(r"invalid value '(.*)'")
+SIGNED_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 DEFAULT_BLOCK = 4 * 1024 * 1024
+HEADER_BLOCK = 256 * 1024
 
 
 class CountingFile:
@@ -105,19 +108,13 @@ class CsvSource:
         block_size: int | None = None,
     ) -> None:
         self.path = path
+        self.delimiter = delimiter
         self.on_read = on_read
         self.parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
         self.read = pacsv.ReadOptions(block_size=block_size or DEFAULT_BLOCK)
         kind = "TSV" if delimiter == "\t" else "CSV"
         try:
-            header = pacsv.open_csv(
-                path,
-                read_options=self.read,
-                parse_options=self.parse,
-                convert_options=pacsv.ConvertOptions(column_types={}, strings_can_be_null=True),
-            )
-            self.names = header.schema.names
-            header.close()
+            self.names = self._header()
             strings = pacsv.open_csv(
                 path,
                 read_options=self.read,
@@ -126,7 +123,7 @@ class CsvSource:
                     column_types=dict.fromkeys(self.names, pa.string()),
                     strings_can_be_null=True,
                     null_values=NULLS,
-                    quoted_strings_can_be_null=False,
+                    quoted_strings_can_be_null=True,
                 ),
             )
             try:
@@ -144,6 +141,38 @@ class CsvSource:
         self.types = {
             n: (_infer(first.column(n)) if first is not None else pa.string()) for n in self.names
         }
+        # For engines that cannot say how far they have read: bytes per row, estimated.
+        self.sample_rows = first.num_rows if first is not None else 0
+        self.size = path.stat().st_size
+        self.bytes_per_row = min(self.read.block_size, self.size) / max(self.sample_rows, 1)
+
+    def _header(self) -> list[str]:
+        """The column names, from a small first block (pyarrow infers types over the
+        whole block it opens with); a bigger one if the first row is longer."""
+        for block_size in (min(HEADER_BLOCK, self.read.block_size), self.read.block_size):
+            try:
+                header = pacsv.open_csv(
+                    self.path,
+                    read_options=pacsv.ReadOptions(block_size=block_size),
+                    parse_options=self.parse,
+                )
+            except pa.ArrowInvalid as exc:
+                if "straddling" in str(exc) and block_size < self.read.block_size:
+                    continue
+                raise
+            header.close()
+            return list(header.schema.names)
+        raise AssertionError("unreachable")
+
+    def widen(self, column: str, *, overflow: bool, reason: str) -> None:
+        """A later value of `column` does not fit its type: widen it (null -> int ->
+        float -> string; an int64 overflow goes straight to string, as a float would
+        change the value). Callers convert again from the start."""
+        current = self.schema.field(column).type
+        wider = _WIDER.get(current)
+        if wider is None:
+            raise ConversionError(f"column {column!r}: {reason}")
+        self.types[column] = pa.string() if overflow and current == pa.int64() else wider
 
     @property
     def schema(self) -> pa.Schema:
@@ -164,7 +193,7 @@ class CsvSource:
                     column_types={f.name: f.type for f in schema},
                     strings_can_be_null=True,
                     null_values=NULLS,
-                    quoted_strings_can_be_null=False,
+                    quoted_strings_can_be_null=True,
                 ),
             )
             for batch in reader:
@@ -176,13 +205,10 @@ class CsvSource:
             if match is None:
                 raise ConversionError(f"unreadable table: {exc}") from exc
             column = self.names[int(match.group(1))]
-            current = schema.field(column).type
-            wider = _WIDER.get(current)
-            if wider is None:
-                raise ConversionError(f"column {column!r}: {exc}") from exc
-            if current == pa.int64() and ("out of range" in str(exc) or "overflow" in str(exc)):
-                wider = pa.string()  # a float would change the value
-            self.types[column] = wider
+            value = _INVALID_VALUE.search(str(exc))
+            # An integer that int64 refused is an overflow: a float would change it.
+            overflow = value is not None and SIGNED_INTEGER.match(value.group(1)) is not None
+            self.widen(column, overflow=overflow, reason=str(exc))
             raise Restart(column) from exc
         finally:
             source.close()

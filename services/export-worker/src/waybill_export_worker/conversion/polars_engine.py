@@ -1,0 +1,197 @@
+"""CSV/TSV to csv, tsv, JSON Lines or Parquet with polars' streaming engine end to end:
+the fastest engine measured here (bench/conversion/run.py), 2-3x the pyarrow path.
+
+The types are ours, not polars': the schema `readers.CsvSource` inferred (ids with
+leading zeros stay text, NA markers are null) is pinned, and a later value that does
+not fit makes polars fail with the column named; that column is widened and the file
+converted again, exactly as on the pyarrow path. Progress and cancel ride on a
+per-batch callback inside the stream (polars cannot say how many bytes it has read,
+so progress is rows times the sample's bytes per row).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, cast
+
+import polars as pl
+import pyarrow as pa
+
+from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
+from waybill_export_worker.conversion.readers import NULLS, SIGNED_INTEGER, CsvSource
+from waybill_shared.export_options import CsvOptions, ExportOptions, JsonOptions, ParquetOptions
+
+# Same rules as writers.escape_formulas (Rust regex syntax).
+_FORMULA = r"^[=+\-@\t\r]"
+_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_PARSE_ERROR = re.compile(
+    r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)"
+)
+_TYPES = {pa.int64(): pl.Int64, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean}
+MAX_RESTARTS = 64
+
+
+def supports(target_format: str, options: ExportOptions) -> bool:
+    """The outputs and options this engine writes exactly as the pyarrow path would;
+    the rest (other encodings, JSON arrays, use_dictionary=false...) go that way."""
+    if target_format in ("csv", "tsv") and isinstance(options, CsvOptions):
+        return (
+            options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
+            and options.delimiter.isascii()
+            and options.quote_char.isascii()
+        )
+    if target_format == "json" and isinstance(options, JsonOptions):
+        return True
+    if target_format == "parquet" and isinstance(options, ParquetOptions):
+        return options.use_dictionary
+    return False
+
+
+def convert_csv(
+    source: CsvSource,
+    target: Path,
+    target_format: str,
+    options: ExportOptions,
+    *,
+    on_read: Callable[[int], None],
+    should_stop: Callable[[], bool] | None,
+) -> int:
+    """Convert; returns the number of rows written."""
+    for _ in range(MAX_RESTARTS):
+        try:
+            return _convert_once(source, target, target_format, options, on_read, should_stop)
+        except pl.exceptions.ComputeError as exc:
+            target.unlink(missing_ok=True)
+            _widen_or_fail(source, exc)
+    raise ConversionError("the column types kept changing; giving up")
+
+
+def _widen_or_fail(source: CsvSource, exc: Exception) -> None:
+    message = str(exc)
+    match = _PARSE_ERROR.search(message)
+    if match is None:
+        raise ConversionError(f"unreadable table: {message.splitlines()[0]}") from exc
+    value, column = match.group(1), source.names[int(match.group(3)) - 1]
+    source.widen(column, overflow=bool(SIGNED_INTEGER.match(value)), reason=message.splitlines()[0])
+
+
+def _convert_once(
+    source: CsvSource,
+    target: Path,
+    target_format: str,
+    options: ExportOptions,
+    on_read: Callable[[int], None],
+    should_stop: Callable[[], bool] | None,
+) -> int:
+    schema = {name: _TYPES.get(t, pl.String) for name, t in source.types.items()}
+    lazy = pl.scan_csv(
+        source.path,
+        schema=schema,
+        separator=source.delimiter,
+        has_header=True,
+        null_values=NULLS,
+        encoding="utf8",
+    )
+    lazy = lazy.with_columns(_output_expressions(schema, target_format, options))
+    rows = 0
+    state = {"cancelled": False}
+
+    def observe(batch: pl.DataFrame) -> pl.DataFrame:
+        nonlocal rows
+        if should_stop is not None and should_stop():
+            state["cancelled"] = True
+            raise ConversionCancelled
+        rows += batch.height
+        on_read(min(int(rows * source.bytes_per_row), source.size))
+        return batch
+
+    lazy = lazy.map_batches(observe, streamable=True, schema=lazy.collect_schema())
+    try:
+        # polars streams ~2 MB morsels (51 per 100 MB here): the step of progress and cancel.
+        _sink(lazy, target, options)
+    except Exception:
+        if state["cancelled"]:
+            target.unlink(missing_ok=True)
+            raise ConversionCancelled from None
+        raise
+    on_read(source.size)
+    return rows
+
+
+def _output_expressions(
+    schema: dict[str, type[pl.DataType]], target_format: str, options: ExportOptions
+) -> list[pl.Expr]:
+    """Spreadsheet safety for CSV text, and null for NaN/infinity in JSON (JSON has
+    neither), vectorised."""
+    expressions = []
+    for name, dtype in schema.items():
+        column = pl.col(name)
+        if dtype is pl.String and isinstance(options, CsvOptions) and options.formula_escape:
+            risky = column.str.contains(_FORMULA) & ~column.str.contains(_NUMBER)
+            expressions.append(
+                pl.when(risky).then(pl.lit("'") + column).otherwise(column).alias(name)
+            )
+        elif dtype is pl.Float64 and target_format == "json":
+            expressions.append(pl.when(column.is_finite()).then(column).otherwise(None).alias(name))
+    return expressions
+
+
+def _sink(lazy: pl.LazyFrame, target: Path, options: ExportOptions) -> None:
+    if isinstance(options, CsvOptions):
+        lazy.sink_csv(
+            target,
+            separator=options.delimiter,
+            quote_char=options.quote_char,
+            include_header=options.include_header,
+            null_value="",
+        )
+    elif isinstance(options, JsonOptions) and options.orient == "lines":
+        lazy.sink_ndjson(target)
+    elif isinstance(options, JsonOptions):
+        with JsonArrayFile(target) as array:
+            lazy.sink_ndjson(cast(IO[bytes], array))
+    elif isinstance(options, ParquetOptions):
+        lazy.sink_parquet(
+            target,
+            compression="uncompressed" if options.compression == "none" else options.compression,
+            row_group_size=options.row_group_size,
+        )
+    else:  # supports() keeps other formats away
+        raise ConversionError(f"polars engine cannot write {type(options).__name__}")
+
+
+class JsonArrayFile:
+    """A binary file that turns the JSON Lines written into it into one JSON array,
+    as it streams: in JSON Lines a raw newline only ever ends a record (newlines in
+    strings are escaped), so each becomes a separator. Output as JsonSink writes it:
+    "[", then records separated by ",\n", then "]"."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("wb")
+        self.file.write(b"[")
+        self.records = False
+        self.separator_pending = False  # a record ended; "," only if another follows
+
+    def write(self, data: bytes) -> int:
+        chunk = bytes(data)
+        if not chunk:
+            return 0
+        head = b",\n" if self.separator_pending else b"" if self.records else b"\n"
+        self.records = True
+        self.separator_pending = chunk.endswith(b"\n")
+        if self.separator_pending:
+            chunk = chunk[:-1]
+        self.file.write(head + chunk.replace(b"\n", b",\n"))
+        return len(data)
+
+    def flush(self) -> None:
+        self.file.flush()
+
+    def __enter__(self) -> JsonArrayFile:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.file.write(b"\n]\n" if self.records else b"]\n")
+        self.file.close()
