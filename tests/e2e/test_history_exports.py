@@ -255,3 +255,65 @@ def test_write_store_and_round_trip(stack: Stack) -> None:
             assert wait_task(user, second.json()["task_id"]) == "SUCCESS"
             third = user.get(f"/api/tasks/{second.json()['task_id']}/result").json()["history_id"]
             assert graph(user, third) == graph(user, h)
+
+
+def test_a_direct_command_cannot_write_over_another_owners_export(stack: Stack) -> None:
+    """The gateway refuses another owner's long-term target (409, in the authorization
+    matrix); a command published straight to the broker gets the same check in the
+    worker: the task fails with the reason and the first owner's archive is untouched."""
+    import json
+    import uuid
+
+    import pika
+    from minio import Minio
+
+    from support.stack import AMQP_URL
+
+    with stack.new_user() as owner, stack.new_user() as intruder:
+        target = f"s3://{stack.infra.bucket}/remote/owned-{uuid.uuid4().hex[:8]}.rocrate.zip"
+        mine = Recorder(owner).history("mine")
+        Recorder(owner).dataset(mine, b"owner's data\n", "owned.txt")
+        written = owner.post(
+            f"/api/histories/{mine}/write_store",
+            json={"target_uri": target, "model_store_format": "rocrate.zip"},
+        )
+        assert wait_task(owner, written.json()["task_id"]) == "SUCCESS"
+        s3 = Minio(
+            f"127.0.0.1:{stack.infra.s3_port}",
+            access_key="waybill",
+            secret_key="waybill-secret",
+            secure=False,
+        )
+        key = target.removeprefix(f"s3://{stack.infra.bucket}/")
+        before = s3.stat_object(stack.infra.bucket, key).etag
+
+        theirs = Recorder(intruder).history("theirs")
+        Recorder(intruder).dataset(theirs, b"intruder's data\n", "other.txt")
+        task_id = str(uuid.uuid4())
+        command = {
+            "task_id": task_id,
+            "owner_id": intruder.get("/api/users/me").json()["id"],
+            "history_id": theirs,
+            "destination": "remote",
+            "target_uri": target,
+        }
+        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        try:
+            channel = connection.channel()
+            channel.confirm_delivery()
+            channel.basic_publish(
+                f"{stack.infra.prefix}.commands",
+                "history_export.requested",
+                json.dumps(command).encode(),
+                pika.BasicProperties(
+                    content_type="application/json",
+                    type="waybill.history_export.requested.v1",
+                    delivery_mode=2,
+                ),
+            )
+        finally:
+            connection.close()
+        assert wait_task(intruder, task_id) == "FAILURE"
+        error = intruder.get(f"/api/tasks/{task_id}/result").json()
+        assert "holds another owner's export" in json.dumps(error), error
+        assert s3.stat_object(stack.infra.bucket, key).etag == before

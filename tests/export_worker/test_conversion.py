@@ -17,10 +17,12 @@ import pytest
 from waybill_export_worker.conversion import (
     ConversionCancelled,
     ConversionError,
+    ConversionResult,
     convert,
     output_filename,
     polars_engine,
     readers,
+    writers,
 )
 from waybill_export_worker.conversion.hdf5 import read_table
 from waybill_shared.export_options import parse_export_options
@@ -40,7 +42,7 @@ def run(
     options: dict | None = None,
     source_format: str = "csv",
     name: str = "in.csv",
-) -> tuple[Path, object]:
+) -> tuple[Path, ConversionResult]:
     source = tmp_path / name
     source.write_text(text, encoding="utf-8")
     target = tmp_path / output_filename("out", fmt)
@@ -348,3 +350,29 @@ def csv_value(text: str) -> object:
         return text if re.match(r"^0[0-9]+$", text) else float(text)  # "007" is an id
     except ValueError:
         return text
+
+
+def test_excel_continues_on_new_sheets_past_the_row_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real limit is 1,048,575 data rows; a small one shows the same split, also
+    in the middle of a batch: every row once, in order, the header on every sheet."""
+    monkeypatch.setattr(writers, "EXCEL_MAX_ROWS", 4)
+    text = "n,label\n" + "".join(f"{i},=x{i}\n" for i in range(10))
+    target, result = run(tmp_path, text, "excel", {"sheet_name": "Data"})
+    book = openpyxl.load_workbook(target)
+    assert book.sheetnames == ["Data", "Data_2", "Data_3"]
+    rows = []
+    for sheet in book.worksheets:
+        values = list(sheet.iter_rows(values_only=True))
+        assert values[0] == ("n", "label")
+        rows += values[1:]
+    assert rows == [(i, f"=x{i}") for i in range(10)]
+    assert all(cell.data_type == "s" for cell in book["Data_3"]["B"][1:])  # text, not formulas
+    assert result.warnings == ["10 rows continue over 3 sheets"]
+
+
+def test_excel_refuses_more_columns_than_a_sheet_holds(tmp_path: Path) -> None:
+    header = ",".join(f"c{i}" for i in range(16_385))
+    with pytest.raises(ConversionError, match="at most 16384"):
+        run(tmp_path, header + "\n" + ",".join("1" for _ in range(16_385)) + "\n", "excel")

@@ -302,3 +302,25 @@ async def lock_expired_artifacts(session: AsyncSession, *, limit: int = 500) -> 
 
 async def ping(session: AsyncSession) -> None:
     await session.execute(text("SELECT 1"))
+
+
+async def target_taken_by_another(session: AsyncSession, *, target_uri: str, owner_id: int) -> bool:
+    """Whether a long-term export target already holds another owner's history export.
+    A target belongs to the owner of the exports written there: writing someone else's
+    history over it would replace their archive, and either export's record would then
+    re-import the other's history. Checked by the gateway and again by the worker (for
+    commands published straight to the broker). The advisory lock serialises claims
+    on one target until the caller's transaction ends."""
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(target_uri))))
+    found = (
+        await session.execute(
+            select(Task.id)
+            .where(
+                Task.kind == "history_export",
+                Task.request["target_uri"].astext == target_uri,
+                Task.owner_id != owner_id,
+            )
+            .limit(1)
+        )
+    ).first()
+    return found is not None

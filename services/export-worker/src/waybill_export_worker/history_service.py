@@ -28,6 +28,7 @@ from waybill_shared.provenance import access
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
 from waybill_shared.task_runner import LeasedTask, TaskFailed, TaskSpec, run_leased_task
+from waybill_shared.tasks import target_taken_by_another
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,10 @@ async def run_history_export(
             request.target_uri
         ):
             raise TaskFailed(f"target_uri {request.target_uri!r} is not under an allowed prefix")
+        if request.target_uri is not None and await target_taken_by_another(
+            session, target_uri=request.target_uri, owner_id=task.owner_id
+        ):
+            raise TaskFailed(f"target_uri {request.target_uri!r} holds another owner's export")
 
     async def work(leased: LeasedTask) -> None:
         async with runtime.sessions() as session:

@@ -202,6 +202,14 @@ class ParquetSink:
         self.writer.close()
 
 
+def _cell_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
 class ExcelSink:
     """xlsxwriter in constant-memory mode. Text is always written as text (never as a
     formula); past 1,048,575 data rows the table continues on `<sheet>_2`, header
@@ -246,41 +254,57 @@ class ExcelSink:
         self.row = 1
 
     def write(self, batch: pa.RecordBatch) -> None:
-        columns = [c.to_pylist() for c in batch.columns]
-        escape = self.options.formula_escape
-        for values in zip(*columns, strict=True):
+        # Per column, once per batch: the values and the xlsxwriter method for them
+        # (and a format per cell for risky text), so the per-cell loop only calls.
+        # The methods are unbound: a batch may continue on a new sheet.
+        plans = [self._plan(column) for column in batch.columns]
+        first = 1 if self.options.include_index else 0
+        sheet = self.sheet
+        for i in range(batch.num_rows):
             if self.row > EXCEL_MAX_ROWS:
                 self._new_sheet()
-            col = 0
-            if self.options.include_index:
-                self.sheet.write_number(self.row, 0, self.index)
-                col = 1
-            for value in values:
+                sheet = self.sheet
+            row = self.row
+            if first:
+                sheet.write_number(row, 0, self.index)
+            for col, (values, write, formats) in enumerate(plans, start=first):
+                value = values[i]
                 if value is None:
-                    pass
-                elif isinstance(value, str):
-                    if len(value) > EXCEL_MAX_CELL:
-                        value = value[:EXCEL_MAX_CELL]
-                        self.truncated += 1
-                    risky = escape and value[:1] in ("=", "+", "-", "@", "\t", "\r")
-                    if risky:
-                        self.sheet.write_string(self.row, col, value, self.text_format)
-                    else:
-                        self.sheet.write_string(self.row, col, value)
-                elif isinstance(value, bool):
-                    self.sheet.write_boolean(self.row, col, value)
-                elif isinstance(value, (int, float)):
-                    if isinstance(value, float) and not math.isfinite(value):
-                        self.sheet.write_string(self.row, col, str(value))
-                    else:
-                        self.sheet.write_number(self.row, col, value)
-                elif isinstance(value, (datetime, date)):
-                    self.sheet.write_string(self.row, col, value.isoformat())
+                    continue
+                if formats is None:
+                    write(sheet, row, col, value)
                 else:
-                    self.sheet.write_string(self.row, col, str(value))
-                col += 1
+                    write(sheet, row, col, value, formats[i])
             self.row += 1
             self.index += 1
+
+    def _plan(self, column: pa.Array) -> tuple[list[Any], Any, list[Any] | None]:
+        t = column.type
+        sheet = type(self.sheet)
+        if pa.types.is_boolean(t):
+            return column.to_pylist(), sheet.write_boolean, None
+        if pa.types.is_integer(t):
+            return column.to_pylist(), sheet.write_number, None
+        if pa.types.is_floating(t):
+            finite = pc.fill_null(pc.is_finite(column), True)
+            if pc.all(finite).as_py():
+                return column.to_pylist(), sheet.write_number, None
+            # NaN and infinity are not numbers to Excel: written as text.
+            values = [v if v is None or math.isfinite(v) else str(v) for v in column.to_pylist()]
+            return values, sheet.write, None
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            return [_cell_text(v) for v in column.to_pylist()], sheet.write_string, None
+        too_long = pc.greater(pc.utf8_length(column), EXCEL_MAX_CELL)
+        truncated = pc.sum(too_long).as_py() or 0
+        if truncated:
+            self.truncated += truncated
+            column = pc.utf8_slice_codeunits(column, 0, EXCEL_MAX_CELL)
+        formats = None
+        if self.options.formula_escape:
+            risky = pc.fill_null(pc.match_substring_regex(column, _FORMULA), False)
+            if pc.any(risky).as_py():
+                formats = [self.text_format if r else None for r in risky.to_pylist()]
+        return column.to_pylist(), sheet.write_string, formats
 
     def close(self) -> None:
         if self.truncated:

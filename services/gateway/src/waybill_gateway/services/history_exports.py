@@ -8,7 +8,7 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.schemas import ExportRecord, HistoryExportOptions
@@ -20,7 +20,7 @@ from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.settings import WaybillSettings
 from waybill_shared.task_state import galaxy_task_state
-from waybill_shared.tasks import register_task, utcnow
+from waybill_shared.tasks import register_task, target_taken_by_another, utcnow
 
 
 def params_hash(options: HistoryExportOptions, destination: str, target_uri: str | None) -> str:
@@ -66,28 +66,6 @@ async def _reusable(
     return found
 
 
-async def _claim_target(session: AsyncSession, *, target_uri: str, owner_id: int) -> None:
-    """A long-term target belongs to the owner of the exports written there. Writing
-    another owner's history over it would replace their archive, and a record of either
-    export would then re-import the other's history (by record or task id, the archive
-    read is whatever the uri holds now). One claim per target at a time: the advisory
-    lock is held until the request's transaction ends."""
-    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(target_uri))))
-    taken = (
-        await session.execute(
-            select(ExportAssociation.id)
-            .where(
-                ExportAssociation.destination == "remote",
-                ExportAssociation.request_data["payload"]["target_uri"].astext == target_uri,
-                ExportAssociation.owner_id != owner_id,
-            )
-            .limit(1)
-        )
-    ).first()
-    if taken is not None:
-        raise Conflict(f"target_uri {target_uri!r} is taken: choose another location")
-
-
 async def request_export(
     session: AsyncSession,
     *,
@@ -108,7 +86,8 @@ async def request_export(
         if not settings.remote_target_allowed(target_uri):
             allowed = ", ".join(settings.allowed_remote_prefixes())
             raise Invalid(f"target_uri must be under an allowed prefix: {allowed}")
-        await _claim_target(session, target_uri=target_uri, owner_id=history.owner_id)
+        if await target_taken_by_another(session, target_uri=target_uri, owner_id=history.owner_id):
+            raise Conflict(f"target_uri {target_uri!r} is taken: choose another location")
     digest = params_hash(options, destination, target_uri)
     if destination == "short_term":
         reused = await _reusable(session, history, digest)
