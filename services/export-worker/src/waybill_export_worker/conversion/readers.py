@@ -131,6 +131,7 @@ class CsvSource:
             except StopIteration:
                 first = None
             strings.close()
+            del strings
         except pa.ArrowInvalid as exc:
             if "Empty CSV file" in str(exc):
                 self.names, first = [], None
@@ -141,6 +142,9 @@ class CsvSource:
         self.types = {
             n: (_infer(first.column(n)) if first is not None else pa.string()) for n in self.names
         }
+        # The reader's read-ahead buffers are freed but kept by the pool (~100 MB of
+        # RSS for a 4 MiB sample): give them back before the conversion proper.
+        pa.default_memory_pool().release_unused()
         # For engines that cannot say how far they have read: bytes per row, estimated.
         self.sample_rows = first.num_rows if first is not None else 0
         self.size = path.stat().st_size
