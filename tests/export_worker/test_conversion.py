@@ -376,3 +376,19 @@ def test_excel_refuses_more_columns_than_a_sheet_holds(tmp_path: Path) -> None:
     header = ",".join(f"c{i}" for i in range(16_385))
     with pytest.raises(ConversionError, match="at most 16384"):
         run(tmp_path, header + "\n" + ",".join("1" for _ in range(16_385)) + "\n", "excel")
+
+
+def test_sample_cut_inside_a_quoted_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The type sample is the first block cut at its last newline; when that newline
+    is inside a quoted field, the partial row is not taken for a row: values and
+    types come out right."""
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 4096)
+    lines = ["n,text"] + [f"{i},plain {i}" for i in range(300)]
+    body = "\n".join(lines) + "\n"
+    quoted = '300,"' + "\n".join(f"part {j}" for j in range(100)) + '"\n'
+    assert len(body) < 4096 < len(body) + len(quoted)  # the block ends inside the quotes
+    target, result = run(tmp_path, body + quoted + "301,after\n", "parquet")
+    table = pq.read_table(target)
+    assert result.rows == 302 and table.column("n").type == "int64"
+    assert table.column("text").to_pylist()[300].count("\n") == 99
+    assert table.column("text").to_pylist()[301] == "after"
