@@ -1,8 +1,9 @@
 """Extraction end to end against PostgreSQL: a generated history of N jobs (a chain,
 and a wide fan-out) is written to a database of the bench's own, then the extraction
 service's own path runs on it, all jobs selected: the access and request checks,
-loading the provenance graph (counting SQL queries), building the .ga document and
-its gxformat2 form. Medians of --repeat; peak RSS of the process.
+loading the provenance graph (counting SQL queries), building the .ga document; and,
+in its own column, the gxformat2 form the gateway makes on the first download.
+Medians of --repeat; peak RSS of the process.
 
     uv run python bench/extraction/sql.py [--sizes 1000 10000 50000] [--repeat 3]
 
@@ -26,7 +27,7 @@ import uuid
 import asyncpg
 from sqlalchemy import event, insert, text
 
-from waybill_extraction.requests import build_document, check_extraction_request
+from waybill_extraction.requests import build_document, check_extraction_request, format2_yaml
 from waybill_shared.contracts.messages import ExtractionRequested
 from waybill_shared.db.models import Dataset, History, Job, JobInput, JobOutput, StoredFile, User
 from waybill_shared.db.session import create_engine, create_sessionmaker
@@ -97,7 +98,7 @@ async def load(settings: WaybillSettings, n: int, shape: str) -> None:
         await engine.dispose()
 
 
-async def extract_once(settings: WaybillSettings, n: int) -> tuple[float, int, int]:
+async def extract_once(settings: WaybillSettings, n: int) -> tuple[float, int, int, float]:
     engine = create_engine(settings)
     queries = 0
 
@@ -120,16 +121,18 @@ async def extract_once(settings: WaybillSettings, n: int) -> tuple[float, int, i
             await session.get(User, 1)
         queries = 0
         started = time.perf_counter()
-        async with sessions() as session:
+        async with sessions() as session:  # as the extraction service does it
             user = await session.get(User, 1)
             assert user is not None
-            await check_extraction_request(session, user, request)
-        async with sessions() as session:
-            document, _ = await build_document(session, request)
+            graph = await check_extraction_request(session, user, request)
+        document = build_document(graph, request)
         elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        format2_yaml(document)
+        format2_seconds = time.perf_counter() - started
     finally:
         await engine.dispose()
-    return elapsed, queries, len(document["steps"])
+    return elapsed, queries, len(document["steps"]), format2_seconds
 
 
 def run_size(n: int, shape: str, repeat: int) -> None:
@@ -144,10 +147,11 @@ def run_size(n: int, shape: str, repeat: int) -> None:
         asyncio.run(load(settings, n, shape))
         runs = [asyncio.run(extract_once(settings, n)) for _ in range(repeat)]
         elapsed = statistics.median(r[0] for r in runs)
+        format2 = statistics.median(r[3] for r in runs)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(
             f"{shape:8} {n:>7} {elapsed:>9.3f} {elapsed / n * 1e6:>8.1f} {runs[0][1]:>8} "
-            f"{rss:>12.0f} {runs[0][2]:>7}",
+            f"{rss:>12.0f} {runs[0][2]:>7} {format2:>10.3f}",
             flush=True,
         )
     finally:
@@ -170,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     print(
         f"{'shape':8} {'jobs':>7} {'median s':>9} {'us/job':>8} {'queries':>8} "
-        f"{'peak RSS MB':>12} {'steps':>7}"
+        f"{'peak RSS MB':>12} {'steps':>7} {'format2 s':>10}"
     )
     for shape in args.shapes:
         for n in args.sizes:

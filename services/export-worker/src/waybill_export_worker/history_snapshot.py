@@ -33,6 +33,7 @@ from waybill_shared.db.models import (
     StoredFile,
     User,
 )
+from waybill_shared.db.queries import among
 from waybill_shared.tasks import utcnow
 
 
@@ -68,7 +69,7 @@ async def load_history(
         (
             await session.execute(
                 select(CollectionElement)
-                .where(CollectionElement.collection_id.in_([c.id for c in collections]))
+                .where(among(CollectionElement.collection_id, [c.id for c in collections]))
                 .order_by(CollectionElement.element_index, CollectionElement.id)
             )
         ).scalars()
@@ -116,14 +117,14 @@ async def load_history(
     inputs: dict[int, list[JobIO]] = defaultdict(list)
     for i in (
         await session.execute(
-            select(JobInput).where(JobInput.job_id.in_(job_ids)).order_by(JobInput.id)
+            select(JobInput).where(among(JobInput.job_id, job_ids)).order_by(JobInput.id)
         )
     ).scalars():
         inputs[i.job_id].append(JobIO(name=i.name, src=i.src, id=i.ref_id))
     outputs: dict[int, list[JobIO]] = defaultdict(list)
     for o in (
         await session.execute(
-            select(JobOutput).where(JobOutput.job_id.in_(job_ids)).order_by(JobOutput.id)
+            select(JobOutput).where(among(JobOutput.job_id, job_ids)).order_by(JobOutput.id)
         )
     ).scalars():
         outputs[o.job_id].append(JobIO(name=o.name, src=o.src, id=o.ref_id))

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_shared.db.models import Dataset, History, StoredFile, User
+from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
 
 
@@ -38,7 +39,7 @@ async def load_export_items(
         for f in (
             await session.execute(
                 select(StoredFile).where(
-                    StoredFile.id.in_(file_ids), StoredFile.deleted_at.is_(None)
+                    among(StoredFile.id, file_ids), StoredFile.deleted_at.is_(None)
                 )
             )
         ).scalars()
@@ -55,7 +56,7 @@ async def load_export_items(
                 select(Dataset, History.owner_id, StoredFile)
                 .join(History, History.id == Dataset.history_id)
                 .join(StoredFile, StoredFile.id == Dataset.file_id)
-                .where(Dataset.id.in_(dataset_ids))
+                .where(among(Dataset.id, dataset_ids))
             )
         ).all()
         by_id = {d.id: (d, hist_owner, f) for d, hist_owner, f in rows}

