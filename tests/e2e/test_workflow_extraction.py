@@ -152,3 +152,17 @@ def test_rejections_are_4xx_naming_the_item(stack: Stack) -> None:
         )
         assert foreign.status_code == 404 and f"job {job} not found" in foreign.text
         assert other.get(f"/api/histories/{h}/extraction_summary").status_code == 404
+
+
+def test_a_request_naming_more_ids_than_a_query_has_parameters(stack: Stack) -> None:
+    """asyncpg allows 32,767 parameters per query; ids travel as one array, so 40,000
+    job ids are checked like 4 (here: the first unknown one is named, 404)."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        h = rec.history()
+        a = rec.dataset(h)
+        run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
+        ids = [run["jobs"][0]["id"], *range(10_000_000, 10_040_000)]
+        response = user.post("/api/workflows/extract", json={"workflow_name": "w", "job_ids": ids})
+        assert response.status_code == 404, response.text[:300]
+        assert response.json()["detail"] == "job 10000000 not found"
