@@ -300,6 +300,8 @@ AGREE = (
     "011,TRUE,N/A,inf,,7,@cmd\n"
     + "".join(f"{100 + i},false,g{i},{i}.25,{i},{i},-{i}\n" for i in range(3000))
     + "012,true,late,1.5e300,3.5,99999999999999999999,+1\n"
+    # NA markers the sample never saw, in text, float, int and boolean columns
+    + "013,None,null,nan,NULL,#N/A,None\n"
 )
 
 
@@ -326,8 +328,10 @@ def test_polars_and_pyarrow_engines_agree(
     if fmt == "csv":  # no types in CSV: the digits themselves, not 1e+20
         assert ",99999999999999999999," in fast.read_text()
     else:
-        assert fast_rows[-1]["big"] == "99999999999999999999" and fast_rows[-1]["count"] == 3.5
+        assert fast_rows[-2]["big"] == "99999999999999999999" and fast_rows[-2]["count"] == 3.5
     assert fast_rows[1]["name"] is None  # "NA" is null, quoted or not
+    late = fast_rows[-1]
+    assert [late[k] for k in ("flag", "name", "score", "count", "big", "note")] == [None] * 6
 
 
 def read_back(path: Path, fmt: str) -> list[dict[str, object]]:
