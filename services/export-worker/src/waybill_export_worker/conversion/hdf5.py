@@ -38,6 +38,23 @@ def _kind(t: pa.DataType) -> tuple[str, Any]:
     return "string", _STR
 
 
+def _numpy_values(column: pa.Array, kind: str) -> Any:
+    """The column as the numpy array its dataset stores, NA filled (the mask keeps
+    where). Columns without nulls of the stored type go as they are: with hundreds
+    of columns the per-column conversions, not h5py, were the time."""
+    if kind == "string":
+        # An object array of str, built by Arrow (no per-value Python loop).
+        return pc.fill_null(column.cast(pa.string()), "").to_numpy(zero_copy_only=False)
+    target, fill = {"float64": (pa.float64(), np.nan), "int64": (pa.int64(), 0)}.get(
+        kind, (pa.bool_(), False)
+    )
+    if column.type != target:
+        column = column.cast(target)
+    if column.null_count:
+        column = column.fill_null(fill)
+    return column.to_numpy(zero_copy_only=False)
+
+
 class Hdf5Sink:
     def __init__(self, path: Path, schema: pa.Schema, *, compression: str | None) -> None:
         self.file = h5py.File(path, "w")
@@ -84,21 +101,11 @@ class Hdf5Sink:
         n = batch.num_rows
         start, end = self.rows, self.rows + n
         for i, column in enumerate(batch.columns):
-            kind = self.kinds[i][0]
-            nulls = column.is_null().to_numpy(zero_copy_only=False)
-            if kind == "string":
-                # An object array of str, built by Arrow (no per-value Python loop).
-                values = pc.fill_null(column.cast(pa.string()), "").to_numpy(zero_copy_only=False)
-            elif kind == "float64":
-                values = column.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
-            elif kind == "int64":
-                values = column.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-            else:
-                values = column.fill_null(False).to_numpy(zero_copy_only=False)
+            values = _numpy_values(column, self.kinds[i][0])
             d = self.datasets[i]
             d.resize((end,))
             d[start:end] = values
-            if nulls.any() or self.masks[i] is not None:
+            if column.null_count or self.masks[i] is not None:
                 mask = self.masks[i]
                 if mask is None:
                     mask = self.group.create_dataset(
@@ -106,7 +113,7 @@ class Hdf5Sink:
                     )
                     self.masks[i] = mask
                 mask.resize((end,))
-                mask[start:end] = nulls
+                mask[start:end] = column.is_null().to_numpy(zero_copy_only=False)
         self.rows = end
 
     def close(self) -> None:
