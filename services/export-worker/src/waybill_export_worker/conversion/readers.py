@@ -296,7 +296,7 @@ def json_array_batches(
         relation = con.sql(
             "SELECT * FROM read_json(?, format = 'array', sample_size = -1)", params=[str(path)]
         )
-        reader = relation.fetch_record_batch(64_000)
+        reader = relation.to_arrow_reader(64_000)
         for batch in reader:
             if on_read is not None:
                 on_read(path.stat().st_size // 2)
