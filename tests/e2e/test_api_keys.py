@@ -9,7 +9,7 @@ import re
 
 import asyncpg
 
-from support.stack import ADMIN_KEY, Stack, finished, upload
+from support.stack import ADMIN_KEY, Stack, create_export, finished, upload
 
 
 def database_text(stack: Stack) -> str:
@@ -45,13 +45,7 @@ def test_keys_are_hashed_and_never_logged(stack: Stack) -> None:
         assert user.post("/api/data-export/jobs", json={"bad": 1}).status_code == 422
         good = upload(user, "ok.csv", b"a,b\n1,2\n")
         bad = upload(user, "bad.json", b"{not json")
-        jobs = [
-            user.post(
-                "/api/data-export/jobs",
-                json={"name": "k", "file_ids": [f["id"]], "export_format": "parquet"},
-            ).json()
-            for f in (good, bad)
-        ]
+        jobs = [create_export(user, "k", [f["id"]], "parquet").json() for f in (good, bad)]
         for job in jobs:
             finished(user, job["id"])
         assert user.get(f"/api/data-export/jobs/{jobs[0]['id']}").json()["status"] == "completed"

@@ -557,7 +557,7 @@ def assert_unauthenticated(case: Case, response: httpx.Response, world: World) -
     assert bad_key.status_code == 401, explain(case, "a wrong key", bad_key)
 
 
-def walk(case: Case, caller: str, world: World) -> None:
+def assert_access(case: Case, caller: str, world: World) -> None:
     client = world.clients[caller]
     values = world.values(caller)
     response = send(client, case, values)
@@ -582,7 +582,7 @@ def view(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def walk_destructive(case: Case, caller: str, world: World) -> None:
+def assert_destructive_access(case: Case, caller: str, world: World) -> None:
     """On an object made for this check: a refused caller leaves it intact (and the
     owner can still do it afterwards: the refusal was about the caller, not the
     object's state); an allowed one changes it."""
@@ -619,9 +619,9 @@ def walk_destructive(case: Case, caller: str, world: World) -> None:
 )
 def test_authorization_matrix(case: Case, caller: str, world: World) -> None:
     if case.fresh is not None:
-        walk_destructive(case, caller, world)
+        assert_destructive_access(case, caller, world)
     else:
-        walk(case, caller, world)
+        assert_access(case, caller, world)
 
 
 # --- completeness -------------------------------------------------------------------------

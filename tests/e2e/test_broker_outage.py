@@ -18,7 +18,16 @@ import pytest
 
 from support.provenance import Recorder
 from support.rabbit_node import RabbitNode
-from support.stack import Stack, port_open, start_infra, start_stack, stop_infra, upload, wait_for
+from support.stack import (
+    Stack,
+    create_export,
+    port_open,
+    start_infra,
+    start_stack,
+    stop_infra,
+    upload,
+    wait_for,
+)
 
 
 @pytest.fixture
@@ -37,13 +46,6 @@ def own_broker_stack(tmp_path: Path) -> Iterator[tuple[RabbitNode, Stack]]:
         node.remove()
 
 
-def create_export(user: httpx.Client, name: str, file_ids: list[int]) -> httpx.Response:
-    return user.post(
-        "/api/data-export/jobs",
-        json={"name": name, "file_ids": file_ids, "export_format": "parquet"},
-    )
-
-
 @pytest.mark.slow
 def test_broker_restart_while_requests_arrive(
     own_broker_stack: tuple[RabbitNode, Stack],
@@ -58,7 +60,9 @@ def test_broker_restart_while_requests_arrive(
         run = rec.run(history, "sort1", {"input": ("hda", source["id"])}, ["out"])
         responses: dict[str, list[httpx.Response]] = {"before": [], "during": [], "after": []}
 
-        responses["before"] = [create_export(user, f"before {i}", file_ids) for i in range(6)]
+        responses["before"] = [
+            create_export(user, f"before {i}", file_ids, "parquet") for i in range(6)
+        ]
         time.sleep(0.5)  # some of them are now in flight in the worker
         node.stop()
         down_at = time.monotonic()
@@ -75,12 +79,14 @@ def test_broker_restart_while_requests_arrive(
         assert extraction.status_code == 202, extraction.text
         while time.monotonic() - down_at < 8:
             responses["during"].append(
-                create_export(user, f"during {len(responses['during'])}", file_ids)
+                create_export(user, f"during {len(responses['during'])}", file_ids, "parquet")
             )
             time.sleep(0.4)
         node.start()
         up_at = time.monotonic()
-        responses["after"] = [create_export(user, f"after {i}", file_ids) for i in range(6)]
+        responses["after"] = [
+            create_export(user, f"after {i}", file_ids, "parquet") for i in range(6)
+        ]
 
         for phase, answers in responses.items():
             codes = {r.status_code for r in answers}

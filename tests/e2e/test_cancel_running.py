@@ -6,9 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from minio import Minio
-
-from support.stack import Stack, upload, wait_for
+from support.stack import Stack, s3_client, upload, wait_for
 
 
 def test_cancel_during_processing(stack: Stack) -> None:
@@ -50,12 +48,7 @@ def test_cancel_during_processing(stack: Stack) -> None:
         assert latency < 2.0
         final = user.get(f"/api/data-export/jobs/{job['id']}").json()
         assert final["status"] == "cancelled" and final["download_url"] is None
-        s3 = Minio(
-            f"127.0.0.1:{stack.infra.s3_port}",
-            access_key="waybill",
-            secret_key="waybill-secret",
-            secure=False,
-        )
+        s3 = s3_client(stack.infra)
         leftovers = list(
             s3.list_objects(
                 stack.infra.bucket, prefix=f"exports/{final['task_id']}/", recursive=True

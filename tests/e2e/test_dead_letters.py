@@ -8,26 +8,15 @@ import uuid
 
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, upload, wait_for
+from support.stack import AMQP_URL, Stack, finished, publish_command, upload, wait_for
 
 
 def _publish(
     stack: Stack, body: bytes, *, type_: str | None, content_type: str = "application/json"
 ) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            f"{stack.infra.prefix}.commands",
-            "export.requested",
-            body,
-            pika.BasicProperties(
-                content_type=content_type, type=type_, delivery_mode=2, message_id=str(uuid.uuid4())
-            ),
-        )
-    finally:
-        connection.close()
+    publish_command(
+        stack.infra, "export.requested", body, message_type=type_, content_type=content_type
+    )
 
 
 def _drain_dead_letters(stack: Stack) -> list[tuple[bytes, dict[str, object]]]:

@@ -10,16 +10,13 @@ from typing import Any
 import httpx
 import pytest
 
-from support.stack import ServiceProcess, Stack, finished, upload, wait_for
+from support.stack import ServiceProcess, Stack, create_export, finished, upload, wait_for
 
 
 def _start_export(user: httpx.Client, *, files: int, rows: int, fmt: str) -> dict[str, Any]:
     body = "".join(f"g{i},{i},{i * 0.5}\n" for i in range(rows)).encode()
     ids = [upload(user, f"s{i}.csv", b"gene,n,x\n" + body)["id"] for i in range(files)]
-    job: dict[str, Any] = user.post(
-        "/api/data-export/jobs",
-        json={"name": "shutdown", "file_ids": ids, "export_format": fmt},
-    ).json()
+    job: dict[str, Any] = create_export(user, "shutdown", ids, fmt).json()
     wait_for(
         lambda: user.get(f"/api/data-export/jobs/{job['id']}").json()["status"] == "processing",
         timeout=60,
@@ -109,8 +106,5 @@ def test_sigterm_stops_each_service_cleanly(stack: Stack, name: str) -> None:
     # The restarted service works: an export is accepted, run and recorded.
     with stack.new_user() as user:
         f = upload(user, "after.txt", b"after restart")
-        job = user.post(
-            "/api/data-export/jobs",
-            json={"name": "after", "file_ids": [f["id"]], "export_format": "zip"},
-        ).json()
+        job = create_export(user, "after", [f["id"]], "zip").json()
         assert finished(user, job["id"])["status"] == "completed"

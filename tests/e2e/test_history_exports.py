@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import uuid
 import zipfile
 from typing import Any
 
@@ -12,7 +14,7 @@ import asyncpg
 import httpx
 
 from support.provenance import Recorder
-from support.stack import Stack, wait_for
+from support.stack import Stack, publish_command, s3_client, wait_for
 
 TASK_EXPORT = "application/vnd.galaxy.task.export+json"
 
@@ -261,14 +263,6 @@ def test_a_direct_command_cannot_write_over_another_owners_export(stack: Stack) 
     """The gateway refuses another owner's long-term target (409, in the authorization
     matrix); a command published straight to the broker gets the same check in the
     worker: the task fails with the reason and the first owner's archive is untouched."""
-    import json
-    import uuid
-
-    import pika
-    from minio import Minio
-
-    from support.stack import AMQP_URL
-
     with stack.new_user() as owner, stack.new_user() as intruder:
         target = f"s3://{stack.infra.bucket}/remote/owned-{uuid.uuid4().hex[:8]}.rocrate.zip"
         mine = Recorder(owner).history("mine")
@@ -278,12 +272,7 @@ def test_a_direct_command_cannot_write_over_another_owners_export(stack: Stack) 
             json={"target_uri": target, "model_store_format": "rocrate.zip"},
         )
         assert wait_task(owner, written.json()["task_id"]) == "SUCCESS"
-        s3 = Minio(
-            f"127.0.0.1:{stack.infra.s3_port}",
-            access_key="waybill",
-            secret_key="waybill-secret",
-            secure=False,
-        )
+        s3 = s3_client(stack.infra)
         key = target.removeprefix(f"s3://{stack.infra.bucket}/")
         before = s3.stat_object(stack.infra.bucket, key).etag
 
@@ -297,22 +286,12 @@ def test_a_direct_command_cannot_write_over_another_owners_export(stack: Stack) 
             "destination": "remote",
             "target_uri": target,
         }
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-        try:
-            channel = connection.channel()
-            channel.confirm_delivery()
-            channel.basic_publish(
-                f"{stack.infra.prefix}.commands",
-                "history_export.requested",
-                json.dumps(command).encode(),
-                pika.BasicProperties(
-                    content_type="application/json",
-                    type="waybill.history_export.requested.v1",
-                    delivery_mode=2,
-                ),
-            )
-        finally:
-            connection.close()
+        publish_command(
+            stack.infra,
+            "history_export.requested",
+            json.dumps(command).encode(),
+            message_type="waybill.history_export.requested.v1",
+        )
         assert wait_task(intruder, task_id) == "FAILURE"
         error = intruder.get(f"/api/tasks/{task_id}/result").json()
         assert "holds another owner's export" in json.dumps(error), error

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from minio import Minio
 
-from support.stack import ADMIN_KEY, ServiceProcess, Stack
+from support.stack import ADMIN_KEY, ServiceProcess, Stack, create_export, s3_client
 
 LIMITS = {
     "WAYBILL_MAX_UPLOAD_BYTES": "4096",
@@ -42,12 +41,7 @@ def user(stack: Stack, small_limits: ServiceProcess) -> Iterator[httpx.Client]:
 
 
 def stored_uploads(stack: Stack) -> int:
-    s3 = Minio(
-        f"127.0.0.1:{stack.infra.s3_port}",
-        access_key="waybill",
-        secret_key="waybill-secret",
-        secure=False,
-    )
+    s3 = s3_client(stack.infra)
     return sum(1 for _ in s3.list_objects(stack.infra.bucket, prefix="files/", recursive=True))
 
 
@@ -116,15 +110,11 @@ def test_too_many_files_per_export_is_a_clear_4xx(user: httpx.Client) -> None:
     ids = [
         user.post("/api/files", files={"file": (f"f{i}.txt", b"f")}).json()["id"] for i in range(4)
     ]
-    response = user.post(
-        "/api/data-export/jobs", json={"name": "x", "file_ids": ids, "export_format": "zip"}
-    )
+    response = create_export(user, "x", ids, "zip")
     assert response.status_code in (400, 422), response.text
     assert "at most 3 per export" in str(response.json()["detail"])
     assert user.get("/api/data-export/jobs").json()["total"] == 0
-    accepted = user.post(
-        "/api/data-export/jobs", json={"name": "x", "file_ids": ids[:3], "export_format": "zip"}
-    )
+    accepted = create_export(user, "x", ids[:3], "zip")
     assert accepted.status_code == 202, accepted.text
 
 

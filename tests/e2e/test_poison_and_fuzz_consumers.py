@@ -9,7 +9,7 @@ import uuid
 
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, upload, wait_for
+from support.stack import AMQP_URL, Stack, finished, publish_command, upload, wait_for
 
 BAD_BODIES = [
     (b"\xff\xfe\x00", "application/json"),  # not UTF-8
@@ -128,15 +128,11 @@ def test_poison_message_is_parked_after_the_delivery_limit(stack: Stack) -> None
         "file_ids": [1],
         "export_format": "zip",
     }
-    channel.basic_publish(
-        f"{prefix}.commands",
+    publish_command(
+        stack.infra,
         "export.requested",
         json.dumps(poison).encode(),
-        pika.BasicProperties(
-            content_type="application/json",
-            type="waybill.data_export.requested.v1",
-            delivery_mode=2,
-        ),
+        message_type="waybill.data_export.requested.v1",
     )
     with stack.new_user() as user:  # meanwhile, the worker serves others
         f = upload(user, "meanwhile.txt", b"still served")

@@ -72,7 +72,7 @@ def tar_info(
     return info, data
 
 
-def refused(path: Path, match: str, **limits: Any) -> None:
+def assert_refused(path: Path, match: str, **limits: Any) -> None:
     with pytest.raises(UnsafeArchive, match=match):
         read_archive(path, limits=ArchiveLimits(**limits))
 
@@ -97,7 +97,7 @@ def refused(path: Path, match: str, **limits: Any) -> None:
 )
 def test_zip_member_names(tmp_path: Path, built: Any, name: str, message: str) -> None:
     members = zip_members(good(tmp_path, built, "rocrate.zip"))
-    refused(make_zip(tmp_path / "bad.zip", {**members, name: b"x"}), message)
+    assert_refused(make_zip(tmp_path / "bad.zip", {**members, name: b"x"}), message)
 
 
 def test_zip_links_directories_and_duplicates(tmp_path: Path, built: Any) -> None:
@@ -108,32 +108,34 @@ def test_zip_links_directories_and_duplicates(tmp_path: Path, built: Any) -> Non
         info.external_attr = 0o120777 << 16
         z.writestr(info, "/etc/passwd")
 
-    refused(make_zip(tmp_path / "a.zip", members, symlink), "not a regular file")
+    assert_refused(make_zip(tmp_path / "a.zip", members, symlink), "not a regular file")
 
     def directory(z: zipfile.ZipFile) -> None:
         z.writestr(zipfile.ZipInfo("datasets/"), b"")
 
-    refused(make_zip(tmp_path / "b.zip", members, directory), "not part of|not a regular file")
+    assert_refused(
+        make_zip(tmp_path / "b.zip", members, directory), "not part of|not a regular file"
+    )
 
     def duplicate(z: zipfile.ZipFile) -> None:
         with pytest.warns(UserWarning, match="Duplicate name"):
             z.writestr("waybill-history.json", b"{}")
 
-    refused(make_zip(tmp_path / "c.zip", members, duplicate), "appears twice")
+    assert_refused(make_zip(tmp_path / "c.zip", members, duplicate), "appears twice")
 
 
 def test_zip_bomb_ratio_total_size_and_member_count(tmp_path: Path) -> None:
     bomb = make_zip(tmp_path / "bomb.zip", {"datasets/1_zeros": bytes(ZEROS)})
     assert bomb.stat().st_size < ZEROS / 500
-    refused(
+    assert_refused(
         bomb,
         r"expands \d+x \(at most 100x\): a decompression bomb",
         max_ratio=100,
         ratio_floor_bytes=2**20,
     )
-    refused(bomb, "expands past 1048576 bytes", max_total_bytes=1024 * 1024, max_ratio=10**9)
+    assert_refused(bomb, "expands past 1048576 bytes", max_total_bytes=1024 * 1024, max_ratio=10**9)
     many = make_zip(tmp_path / "many.zip", {f"datasets/{i}_x": b"" for i in range(20)})
-    refused(many, "20 members; at most 10", max_members=10)
+    assert_refused(many, "20 members; at most 10", max_members=10)
 
 
 def test_zip_overlapping_members_are_a_bomb(tmp_path: Path) -> None:
@@ -145,7 +147,7 @@ def test_zip_overlapping_members_are_a_bomb(tmp_path: Path) -> None:
     second = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
     struct.pack_into("<I", data, second + 42, 0)  # the second entry's local header offset
     path.write_bytes(bytes(data))
-    refused(path, "overlap: a decompression bomb")
+    assert_refused(path, "overlap: a decompression bomb")
 
 
 def test_zip_corrupt_or_truncated(tmp_path: Path, built: Any) -> None:
@@ -153,7 +155,7 @@ def test_zip_corrupt_or_truncated(tmp_path: Path, built: Any) -> None:
     data = archive.read_bytes()
     truncated = tmp_path / "truncated.zip"
     truncated.write_bytes(data[: len(data) // 2])
-    refused(truncated, "corrupt or truncated")
+    assert_refused(truncated, "corrupt or truncated")
     # Flip bytes inside the deflated data of a dataset member: CRC or deflate error.
     with zipfile.ZipFile(archive) as z:
         info = next(i for i in z.infolist() if i.filename.startswith("datasets/105_"))
@@ -161,7 +163,7 @@ def test_zip_corrupt_or_truncated(tmp_path: Path, built: Any) -> None:
     damaged = bytearray(data)
     damaged[start : start + 64] = bytes(64)
     (tmp_path / "damaged.zip").write_bytes(bytes(damaged))
-    refused(tmp_path / "damaged.zip", "corrupt")
+    assert_refused(tmp_path / "damaged.zip", "corrupt")
     # Not verified when opening: extracting it says so, and leaves no partial file.
     with read_archive(tmp_path / "damaged.zip", limits=ArchiveLimits(verify_files=False)) as opened:
         with pytest.raises(UnsafeArchive, match="corrupt"):
@@ -169,7 +171,7 @@ def test_zip_corrupt_or_truncated(tmp_path: Path, built: Any) -> None:
         assert not (tmp_path / "out").exists()
     plain = tmp_path / "plain.txt"
     plain.write_text("hello")
-    refused(plain, "neither a zip nor a gzip file")
+    assert_refused(plain, "neither a zip nor a gzip file")
 
 
 def test_zip_missing_or_invalid_metadata(tmp_path: Path, built: Any) -> None:
@@ -220,8 +222,8 @@ def test_zip_missing_or_invalid_metadata(tmp_path: Path, built: Any) -> None:
         ({**members, "datasets/7_stowaway": b"x"}, "not the file of any dataset"),
     ]
     for i, (contents, message) in enumerate(cases):
-        refused(make_zip(tmp_path / f"m{i}.zip", contents), message)
-    refused(
+        assert_refused(make_zip(tmp_path / f"m{i}.zip", contents), message)
+    assert_refused(
         make_zip(tmp_path / "big.zip", members), "larger than 1000 bytes", max_metadata_bytes=1000
     )
 
@@ -246,7 +248,7 @@ def test_file_not_matching_its_sha256(tmp_path: Path, built: Any, fmt: str) -> N
                 for i, d in tar_members(archive)
             ],
         )
-    refused(tampered, "does not match the sha256 of its record")
+    assert_refused(tampered, "does not match the sha256 of its record")
     with read_archive(tampered, limits=ArchiveLimits(verify_files=False)) as opened:
         assert opened.extract_dataset(103, tmp_path / "fine")  # untouched: no "read" in it
         with pytest.raises(UnsafeArchive, match="sha256"):
@@ -281,38 +283,40 @@ def test_tar_members(
     tmp_path: Path, built: Any, entry: tuple[tarfile.TarInfo, bytes], message: str
 ) -> None:
     members = tar_members(good(tmp_path, built, "tar.gz"))
-    refused(make_tar(tmp_path / "bad.tar.gz", [entry, *members]), message)
+    assert_refused(make_tar(tmp_path / "bad.tar.gz", [entry, *members]), message)
 
 
 def test_tar_bomb_total_size_and_member_count(tmp_path: Path) -> None:
     bomb = make_tar(tmp_path / "bomb.tar.gz", [tar_info("datasets/1_zeros", bytes(ZEROS))])
     assert bomb.stat().st_size < ZEROS / 500
-    refused(
+    assert_refused(
         bomb,
         r"expands \d+x \(at most 100x\): a decompression bomb",
         max_ratio=100,
         ratio_floor_bytes=2**20,
     )
-    refused(bomb, "expands past 1048576 bytes", max_total_bytes=1024 * 1024, max_ratio=10**9)
+    assert_refused(bomb, "expands past 1048576 bytes", max_total_bytes=1024 * 1024, max_ratio=10**9)
     many = make_tar(tmp_path / "many.tar.gz", [tar_info(f"datasets/{i}_x") for i in range(20)])
-    refused(many, "more than 10 members", max_members=10)
+    assert_refused(many, "more than 10 members", max_members=10)
 
 
 def test_tar_corrupt_truncated_or_incomplete(tmp_path: Path, built: Any) -> None:
     archive = good(tmp_path, built, "tar.gz")
     data = archive.read_bytes()
     (tmp_path / "truncated.tar.gz").write_bytes(data[: len(data) // 2])
-    refused(tmp_path / "truncated.tar.gz", "corrupt or truncated")
+    assert_refused(tmp_path / "truncated.tar.gz", "corrupt or truncated")
     damaged = bytearray(data)
     damaged[len(data) // 2 : len(data) // 2 + 64] = bytes(64)
     (tmp_path / "damaged.tar.gz").write_bytes(bytes(damaged))
-    refused(tmp_path / "damaged.tar.gz", "corrupt or truncated")
+    assert_refused(tmp_path / "damaged.tar.gz", "corrupt or truncated")
     (tmp_path / "not-a-tar.gz").write_bytes(gzip.compress(b"hello " * 1000))
-    refused(tmp_path / "not-a-tar.gz", "corrupt or truncated|empty archive")
+    assert_refused(tmp_path / "not-a-tar.gz", "corrupt or truncated|empty archive")
     members = tar_members(archive)
     without = [(i, d) for i, d in members if i.name != "jobs.json"]
-    refused(make_tar(tmp_path / "nojobs.tar.gz", without), "jobs.json is missing")
+    assert_refused(make_tar(tmp_path / "nojobs.tar.gz", without), "jobs.json is missing")
     bad_json = [(i, b"{]" if i.name == "collections.json" else d) for i, d in members]
     for info, d in bad_json:
         info.size = len(d)
-    refused(make_tar(tmp_path / "badjson.tar.gz", bad_json), "collections.json is not valid JSON")
+    assert_refused(
+        make_tar(tmp_path / "badjson.tar.gz", bad_json), "collections.json is not valid JSON"
+    )

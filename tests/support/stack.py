@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pika
+from minio import Minio
 
 ROOT = Path(__file__).resolve().parents[2]
 DB_ADMIN_URL = os.environ.get(
@@ -308,3 +309,51 @@ def finished(client: httpx.Client, job_id: int, timeout: float = 60) -> dict[str
 
     result: dict[str, Any] = wait_for(poll, timeout=timeout, message=f"job {job_id} to finish")
     return result
+
+
+def create_export(
+    client: httpx.Client, name: str, file_ids: list[int], fmt: str, **fields: Any
+) -> httpx.Response:
+    """POST a batch export; the caller checks the answer."""
+    return client.post(
+        "/api/data-export/jobs",
+        json={"name": name, "file_ids": file_ids, "export_format": fmt, **fields},
+    )
+
+
+def s3_client(infra: Infra) -> Minio:
+    """A minio client on the test's own S3 server."""
+    return Minio(
+        f"127.0.0.1:{infra.s3_port}",
+        access_key="waybill",
+        secret_key="waybill-secret",
+        secure=False,
+    )
+
+
+def publish_command(
+    infra: Infra,
+    routing_key: str,
+    body: bytes,
+    *,
+    message_type: str | None,
+    content_type: str = "application/json",
+) -> None:
+    """Publish to the commands exchange as another system would (pika, confirmed)."""
+    connection = pika.BlockingConnection(pika.URLParameters(infra.amqp_url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            f"{infra.prefix}.commands",
+            routing_key,
+            body,
+            pika.BasicProperties(
+                content_type=content_type,
+                type=message_type,
+                delivery_mode=2,
+                message_id=str(uuid.uuid4()),
+            ),
+        )
+    finally:
+        connection.close()

@@ -116,8 +116,11 @@ def convert(
             source, delimiter="\t" if source_format == "tsv" else ",", on_read=on_read
         )
         if csv_source.sample_rows > 0 and polars_engine.supports(target_format, options):
-            return _convert_with_polars(
-                csv_source, target, target_format, options, on_read, should_stop
+            rows = polars_engine.convert_csv(
+                csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
+            )
+            return ConversionResult(
+                rows=rows, columns=len(csv_source.names), bytes_read=csv_source.size
             )
         schema_of, batches = (lambda: csv_source.schema), csv_source.batches
     else:
@@ -152,17 +155,3 @@ def convert(
             rows=rows, columns=len(schema), warnings=warnings, bytes_read=read["bytes"]
         )
     raise ConversionError("the column types kept changing; giving up")
-
-
-def _convert_with_polars(
-    csv_source: readers.CsvSource,
-    target: Path,
-    target_format: str,
-    options: ExportOptions,
-    on_read: Callable[[int], None],
-    should_stop: Callable[[], bool] | None,
-) -> ConversionResult:
-    rows = polars_engine.convert_csv(
-        csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
-    )
-    return ConversionResult(rows=rows, columns=len(csv_source.names), bytes_read=csv_source.size)

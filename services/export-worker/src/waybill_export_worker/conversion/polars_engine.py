@@ -21,11 +21,9 @@ import pyarrow as pa
 
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
 from waybill_export_worker.conversion.readers import NULLS, SIGNED_INTEGER, CsvSource
+from waybill_export_worker.conversion.writers import FORMULA, NUMBER
 from waybill_shared.export_options import CsvOptions, ExportOptions, JsonOptions, ParquetOptions
 
-# Same rules as writers.escape_formulas (Rust regex syntax).
-_FORMULA = r"^[=+\-@\t\r]"
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 _PARSE_ERROR = re.compile(
     r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)"
 )
@@ -35,7 +33,7 @@ MAX_RESTARTS = 64
 
 def supports(target_format: str, options: ExportOptions) -> bool:
     """The outputs and options this engine writes exactly as the pyarrow path would;
-    the rest (other encodings, JSON arrays, use_dictionary=false...) go that way."""
+    the rest (Excel, HDF5, other encodings, use_dictionary=false...) go that way."""
     if target_format in ("csv", "tsv") and isinstance(options, CsvOptions):
         return (
             options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
@@ -144,7 +142,7 @@ def _output_expressions(
             # NA markers polars was not given (see convert_csv) are null all the same.
             column = pl.when(column.is_in(NULLS)).then(None).otherwise(column)
             if isinstance(options, CsvOptions) and options.formula_escape:
-                risky = column.str.contains(_FORMULA) & ~column.str.contains(_NUMBER)
+                risky = column.str.contains(FORMULA) & ~column.str.contains(NUMBER)
                 column = pl.when(risky).then(pl.lit("'") + column).otherwise(column)
             expressions.append(column.alias(name))
         elif dtype is pl.Float64:

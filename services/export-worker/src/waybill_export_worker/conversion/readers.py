@@ -157,9 +157,6 @@ class CsvSource:
             infer_types(first) if first is not None else ([pa.string()] * len(self.names), set())
         )
         self.types = dict(zip(self.names, types, strict=True))
-        # Memory the readers freed is kept by pyarrow's pool (~100 MB of RSS after the
-        # streaming reader's read-ahead): give it back before the conversion proper.
-        pa.default_memory_pool().release_unused()
         # For engines that cannot say how far they have read: bytes per row, estimated.
         self.sample_rows = first.num_rows if first is not None else 0
         self.size = path.stat().st_size
@@ -204,6 +201,10 @@ class CsvSource:
             return None
         finally:
             strings.close()
+            del strings
+            # The streaming reader's read-ahead (~100 MB) is freed but kept by pyarrow's
+            # pool: give it back before the conversion proper.
+            pa.default_memory_pool().release_unused()
 
     def _header(self) -> list[str]:
         """The column names, from a small first block (pyarrow infers types over the

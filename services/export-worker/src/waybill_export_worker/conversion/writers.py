@@ -31,8 +31,9 @@ EXCEL_MAX_ROWS = 1_048_575  # data rows per sheet, the header takes the first ro
 EXCEL_MAX_COLUMNS = 16_384
 EXCEL_MAX_CELL = 32_767
 # Text a spreadsheet would run as a formula (OWASP CSV injection): = + - @ tab CR.
-_FORMULA = r"^[=+\-@\t\r]"
-_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+# Both engines use these (RE2 for pyarrow, Rust regex for polars: the same syntax).
+FORMULA = r"^[=+\-@\t\r]"
+NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
 
 
 class Sink(Protocol):
@@ -46,8 +47,8 @@ def escape_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
     for column in batch.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
             risky = pc.and_(
-                pc.match_substring_regex(column, _FORMULA),
-                pc.invert(pc.match_substring_regex(column, _NUMBER)),
+                pc.match_substring_regex(column, FORMULA),
+                pc.invert(pc.match_substring_regex(column, NUMBER)),
             )
             risky = pc.fill_null(risky, False)
             column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
@@ -301,7 +302,7 @@ class ExcelSink:
             column = pc.utf8_slice_codeunits(column, 0, EXCEL_MAX_CELL)
         formats = None
         if self.options.formula_escape:
-            risky = pc.fill_null(pc.match_substring_regex(column, _FORMULA), False)
+            risky = pc.fill_null(pc.match_substring_regex(column, FORMULA), False)
             if pc.any(risky).as_py():
                 formats = [self.text_format if r else None for r in risky.to_pylist()]
         return column.to_pylist(), sheet.write_string, formats
