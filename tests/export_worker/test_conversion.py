@@ -19,6 +19,7 @@ from waybill_export_worker.conversion import (
     ConversionError,
     ConversionResult,
     convert,
+    hdf5,
     output_filename,
     polars_engine,
     readers,
@@ -135,6 +136,38 @@ def test_hdf5_layout_reads_back_with_h5py_and_pandas(tmp_path: Path) -> None:
     df = read_table(target)
     assert list(df["id"]) == ["007", "010", "011"]
     assert df["count"].isna().tolist() == [False, False, True]
+
+
+def test_hdf5_many_chunks_late_nulls_and_a_wide_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sink writes whole chunks and carries the rest over: values, the order of
+    rows and a mask that starts late (a column's first NA in its third chunk) survive."""
+    monkeypatch.setattr(hdf5, "BUFFER_BYTES", 64 * 1024)
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 32 * 1024)
+    rows = 10_000
+    lines = ["id,value,label"] + [
+        f"r{i},{i}.25,{'NA' if i > 2500 and i % 7 == 0 else f'l{i}'}" for i in range(rows)
+    ]
+    target, result = run(tmp_path, "\n".join(lines) + "\n", "hdf5")
+    assert result.rows == rows
+    with h5py.File(target) as f:
+        chunk = f["table/0"].chunks[0]
+        assert chunk == hdf5.chunk_rows(["string", "float64", "string"]) and rows > 3 * chunk
+        assert "1_na" not in f["table"] and f["table/2_na"].shape == (rows,)
+    df = read_table(target)
+    assert df["id"].tolist() == [f"r{i}" for i in range(rows)]
+    assert df["value"].tolist() == [i + 0.25 for i in range(rows)]
+    assert df["label"].isna().tolist() == [i > 2500 and i % 7 == 0 for i in range(rows)]
+
+    width = 300  # 300 columns: chunks of fewer rows, still whole
+    header = "gene," + ",".join(f"s{j}" for j in range(width))
+    body = [f"g{i}," + ",".join(str(i * j) for j in range(width)) for i in range(3000)]
+    target, _ = run(tmp_path, "\n".join([header, *body]) + "\n", "hdf5", name="wide.csv")
+    with h5py.File(target) as f:
+        assert f["table/0"].chunks[0] == hdf5.MIN_CHUNK_ROWS
+    df = read_table(target)
+    assert df.shape == (3000, width + 1) and df["s299"].tolist() == [i * 299 for i in range(3000)]
 
 
 def test_type_widening_never_changes_a_value(tmp_path: Path) -> None:

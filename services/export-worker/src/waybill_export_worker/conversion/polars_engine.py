@@ -11,6 +11,7 @@ so progress is rows times the sample's bytes per row).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,11 @@ _PARSE_ERROR = re.compile(
 )
 _TYPES = {pa.int64(): pl.Int64, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean}
 MAX_RESTARTS = 64
+# polars sizes its CSV read chunks by the size of the file, and holds several in
+# flight: its memory grew with the input (210 MB at 100 MB, 365 MB at 1 GB). Fixed
+# 4 MiB chunks keep it flat (~155 MB at either size) at the same speed. polars reads
+# the variable at each scan; an operator's own setting wins.
+os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(4 * 1024 * 1024))
 
 
 def supports(target_format: str, options: ExportOptions) -> bool:
