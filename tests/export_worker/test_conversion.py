@@ -429,3 +429,20 @@ def test_sample_cut_inside_a_quoted_field(tmp_path: Path, monkeypatch: pytest.Mo
     assert result.rows == 302 and table.column("n").type == "int64"
     assert table.column("text").to_pylist()[300].count("\n") == 99
     assert table.column("text").to_pylist()[301] == "after"
+
+
+def test_json_array_file_joins_records_wherever_the_chunks_are_cut(tmp_path: Path) -> None:
+    records = [{"a": 1, "s": "x\ny"}, {"a": None, "s": "]"}, {"a": 3, "s": ""}]
+    lines = [json.dumps(r) for r in records]
+    ndjson = ("\n".join(lines) + "\n").encode()
+    expected = ("[\n" + ",\n".join(lines) + "\n]\n").encode()
+    for first in range(len(ndjson) + 1):
+        for second in range(first, len(ndjson) + 1, 7):
+            target = tmp_path / "array.json"
+            with polars_engine.JsonArrayFile(target) as array:
+                for chunk in (ndjson[:first], ndjson[first:second], ndjson[second:]):
+                    array.write(chunk)
+            assert target.read_bytes() == expected, (first, second)
+    with polars_engine.JsonArrayFile(target):
+        pass
+    assert json.loads(target.read_bytes()) == []
