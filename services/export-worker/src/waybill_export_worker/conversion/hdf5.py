@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from h5py import h5s
 
 MAX_CHUNK_ROWS = 65_536
 MIN_CHUNK_ROWS = 1_024
@@ -68,6 +69,20 @@ def _numpy_values(column: pa.Array, kind: str) -> Any:
     if column.null_count:
         column = column.fill_null(fill)
     return column.to_numpy(zero_copy_only=False)
+
+
+def _append(dataset: h5py.Dataset, start: int, values: Any) -> None:
+    """Grow `dataset` and write `values` from row `start`. Numbers and masks go through
+    h5py's low-level calls: a slice assignment costs ~0.2 ms of Python per call, and a
+    500-column table makes 500 of them per chunk."""
+    n = len(values)
+    dataset.id.set_extent((start + n,))
+    if values.dtype == object:  # variable-length strings: h5py picks the memory type
+        dataset[start : start + n] = values
+        return
+    file_space = dataset.id.get_space()
+    file_space.select_hyperslab((start,), (n,))
+    dataset.id.write(h5s.create_simple((n,)), file_space, np.ascontiguousarray(values))
 
 
 class Hdf5Sink:
@@ -120,10 +135,7 @@ class Hdf5Sink:
         batch = table.slice(0, n).combine_chunks().to_batches()[0]
         start, end = self.rows, self.rows + n
         for i, column in enumerate(batch.columns):
-            values = _numpy_values(column, self.kinds[i][0])
-            d = self.datasets[i]
-            d.resize((end,))
-            d[start:end] = values
+            _append(self.datasets[i], start, _numpy_values(column, self.kinds[i][0]))
             if column.null_count or self.masks[i] is not None:
                 mask = self.masks[i]
                 if mask is None:
@@ -131,8 +143,7 @@ class Hdf5Sink:
                         f"{i}_na", shape=(start,), dtype=np.bool_, **self.opts
                     )
                     self.masks[i] = mask
-                mask.resize((end,))
-                mask[start:end] = column.is_null().to_numpy(zero_copy_only=False)
+                _append(mask, start, column.is_null().to_numpy(zero_copy_only=False))
         self.rows = end
 
     def close(self) -> None:
