@@ -1,6 +1,6 @@
 """Tabular inputs as a stream of record batches with one schema for the whole file.
 
-CSV/TSV: our own inference on the first block (ids with leading zeros stay text, NA
+CSV/TSV: our own inference on the first MiB (ids with leading zeros stay text, NA
 markers are null), then pyarrow's streaming reader with those types pinned; when a
 later block does not fit (a float in an int column, text, an int64 overflow), the
 column is widened (null -> int -> float -> string) and the file is read again from
@@ -221,8 +221,8 @@ class CsvSource:
         self.bytes_per_row = min(self.sample_bytes, self.size) / max(self.sample_rows, 1)
 
     def _sample(self) -> pa.RecordBatch | None:
-        """The first block, every column as raw text (None if there are no rows). Parsed
-        from the bytes themselves, cut at the last newline: 15 ms where the streaming
+        """The first SAMPLE_BYTES, every column as raw text (None if there are no rows).
+        Parsed from the bytes themselves, cut at the last newline: 15 ms where the streaming
         reader, with its read-ahead, takes 60-250 ms and ~100 MB. The last row of a
         cut block is dropped: the cut may fall inside a quoted field, and pyarrow
         reads an unterminated quote to the end as a (partial) value."""
