@@ -293,24 +293,18 @@ def _child(
     )
 
 
-def measure(
-    job: Job, preload: list[str], src: Path, dst: Path, repeat: int
-) -> tuple[float, float] | None:
-    """Median seconds and the largest peak RSS (MB) over `repeat` runs; None if the
+def run_once(job: Job, preload: list[str], src: Path, dst: Path) -> tuple[float, float] | None:
+    """Seconds and peak RSS (MB) of one conversion in its own process; None if the
     engine failed (it is reported, not hidden)."""
-    times, peaks = [], []
-    for _ in range(repeat):
-        queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
-        process = multiprocessing.Process(target=_child, args=(job, preload, src, dst, queue))
-        process.start()
-        process.join()
-        dst.unlink(missing_ok=True)
-        if process.exitcode != 0 or queue.empty():
-            return None
-        elapsed, peak = queue.get()
-        times.append(elapsed)
-        peaks.append(peak)
-    return statistics.median(times), max(peaks)
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    process = multiprocessing.Process(target=_child, args=(job, preload, src, dst, queue))
+    process.start()
+    process.join()
+    dst.unlink(missing_ok=True)
+    if process.exitcode != 0 or queue.empty():
+        return None
+    elapsed, peak = queue.get()
+    return elapsed, peak
 
 
 def cell_count(src: Path) -> int:
@@ -323,11 +317,27 @@ def cell_count(src: Path) -> int:
 def bench_format(fmt: str, src: Path, repeat: int) -> None:
     size_mb = src.stat().st_size / 1024 / 1024
     cells = cell_count(src) if fmt == "excel" else 0
-    results: dict[str, tuple[float, float] | None] = {}
-    for engine, make in ENGINES[fmt].items():
-        results[engine] = measure(
-            make(fmt), PRELOAD[engine], src, DATA / f"out-{engine}.{fmt}", repeat
-        )
+    # Round-robin over the engines, `repeat` rounds: a slow spell of a noisy machine
+    # (or the disk still writing back the previous engine's output) falls on every
+    # engine alike instead of on whichever ran then.
+    runs: dict[str, list[tuple[float, float]] | None] = {engine: [] for engine in ENGINES[fmt]}
+    for _ in range(repeat):
+        for engine, make in ENGINES[fmt].items():
+            done = runs[engine]
+            if done is None:
+                continue
+            result = run_once(make(fmt), PRELOAD[engine], src, DATA / f"out-{engine}.{fmt}")
+            if result is None:
+                runs[engine] = None
+            else:
+                done.append(result)
+    # The median time and the largest peak RSS of each engine.
+    results: dict[str, tuple[float, float] | None] = {
+        engine: None
+        if done is None
+        else (statistics.median(t for t, _ in done), max(p for _, p in done))
+        for engine, done in runs.items()
+    }
 
     def show(engine: str) -> str:
         result = results[engine]
