@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +22,14 @@ from support.stack import (
     upload,
     wait_for,
 )
+
+
+class _Server(ThreadingHTTPServer):
+    """Threaded, with a deep backlog: three services export at once, and an export
+    refused at a full backlog is retried by the exporter only after a back-off."""
+
+    request_queue_size = 64
+    daemon_threads = True
 
 
 class Receiver:
@@ -64,7 +72,7 @@ class Receiver:
                 pass
 
         self.port = free_port()
-        self.server = HTTPServer(("127.0.0.1", self.port), Handler)
+        self.server = _Server(("127.0.0.1", self.port), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -122,7 +130,7 @@ def test_one_trace_across_gateway_worker_and_tracker(traced: tuple[Stack, Receiv
         return spans if {"gateway", "export-worker", "tracker"} <= services and complete else None
 
     spans = wait_for(
-        trace_spans, timeout=30, message="spans from gateway, worker and tracker in one trace"
+        trace_spans, timeout=60, message="spans from gateway, worker and tracker in one trace"
     )
     ids = {s["id"] for s in spans}
     orphans = [s for s in spans if s["parent"] and s["parent"] not in ids]
