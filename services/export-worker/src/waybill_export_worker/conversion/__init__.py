@@ -30,10 +30,6 @@ _SUFFIX = {
 CSV_INPUTS = ("csv", "tsv", "text")
 MAX_RESTARTS = 64
 SLICE_ROWS = 32_768
-# A cancel is checked between slices. Excel costs ~10 us a cell (xlsxwriter; the other
-# writers are 10-100x faster per value), so its slices are sized in cells: 32,768 rows
-# of it took a second on a slow machine, whatever the width.
-EXCEL_SLICE_CELLS = 32_768
 
 __all__ = [
     "TABULAR_OUTPUTS",
@@ -135,9 +131,8 @@ def convert(
         schema = schema_of()
         sink = open_sink(target, target_format, schema, options, warnings)
         rows = 0
-        step = SLICE_ROWS
-        if target_format == "excel":
-            step = max(1, EXCEL_SLICE_CELLS // max(len(schema), 1))
+        # A sink slower per value than the rest (Excel) says how many rows it takes at once.
+        step = getattr(sink, "rows_per_write", SLICE_ROWS)
         try:
             for block in read_ahead(batches()):
                 # Slices keep a cancel (checked between them) within a fraction of a second.

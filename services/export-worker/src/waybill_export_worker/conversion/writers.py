@@ -30,6 +30,10 @@ from waybill_shared.export_options import (
 EXCEL_MAX_ROWS = 1_048_575  # data rows per sheet, the header takes the first row
 EXCEL_MAX_COLUMNS = 16_384
 EXCEL_MAX_CELL = 32_767
+# A cancel is checked between writes. Excel costs ~10 us a cell (xlsxwriter; the other
+# writers are 10-100x faster per value), so its writes are sized in cells: 32,768 rows
+# took a second on a slow machine, whatever the width.
+EXCEL_CELLS_PER_WRITE = 32_768
 # Text a spreadsheet would run as a formula (OWASP CSV injection): = + - @ tab CR.
 # Both engines use these (RE2 for pyarrow, Rust regex for polars: the same syntax).
 FORMULA = r"^[=+\-@\t\r]"
@@ -224,6 +228,7 @@ class ExcelSink:
         width = len(schema) + (1 if options.include_index else 0)
         if width > EXCEL_MAX_COLUMNS:
             raise ConversionError(f"{width} columns: Excel sheets hold at most {EXCEL_MAX_COLUMNS}")
+        self.rows_per_write = max(1, EXCEL_CELLS_PER_WRITE // max(width, 1))
         self.book = xlsxwriter.Workbook(
             str(path),
             {
