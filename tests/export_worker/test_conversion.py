@@ -138,6 +138,15 @@ def test_hdf5_layout_reads_back_with_h5py_and_pandas(tmp_path: Path) -> None:
     assert df["count"].isna().tolist() == [False, False, True]
 
 
+def test_hdf5_refuses_a_nul_inside_text_by_column(tmp_path: Path) -> None:
+    """HDF5 strings are NUL-terminated: a NUL inside a value would cut it short, so
+    the file fails with the column named instead of losing the rest of the value."""
+    with pytest.raises(ConversionError, match="'name' holds a NUL"):
+        run(tmp_path, "id,name\n1,ab\n2,a\x00b\n", "hdf5")
+    target, _ = run(tmp_path, "id,name\n1,ab\n2,\n", "hdf5")  # "" and NA are fine
+    assert read_table(target)["name"].isna().tolist() == [False, True]
+
+
 def test_hdf5_many_chunks_late_nulls_and_a_wide_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,6 +24,8 @@ import polars as pl
 import pyarrow as pa
 from h5py import h5a, h5d, h5s, h5t
 
+from waybill_export_worker.conversion.errors import ConversionError
+
 MAX_CHUNK_ROWS = 65_536
 MIN_CHUNK_ROWS = 1_024
 # Rows are gathered up to about this many bytes (all columns) and written as whole
@@ -33,11 +35,13 @@ MIN_CHUNK_ROWS = 1_024
 BUFFER_BYTES = 16 * 1024 * 1024
 _STR = h5py.string_dtype("utf-8")
 _STR_TYPE = h5t.py_create(_STR, logical=True)
+_C_STRING = h5t.C_S1.copy()  # in memory: char* per value, NUL-terminated UTF-8
+_C_STRING.set_size(h5t.VARIABLE)
+_C_STRING.set_cset(h5t.CSET_UTF8)
 _STORED = {
     "int64": (pl.Int64, 0),
     "float64": (pl.Float64, float("nan")),
     "bool": (pl.Boolean, False),
-    "string": (pl.String, ""),
 }
 _STORED_BYTES = {"int64": 8, "float64": 8, "bool": 1, "string": 16}  # a VL string: a pointer
 
@@ -61,14 +65,12 @@ def chunk_rows(kinds: list[str]) -> int:
     return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, 1 << max(rows.bit_length() - 1, 0)))
 
 
-def _numpy_values(column: pa.Array, kind: str) -> Any:
-    """The column as the numpy array its dataset stores, NA filled (the mask keeps
-    where). Through polars, not pyarrow: pyarrow imports pandas the first time it
-    turns text or a Python scalar into numpy or Arrow (0.3 s and ~45 MB per worker
-    process). Columns without nulls of the stored type go as they are: with hundreds
-    of columns the per-column conversions, not h5py, were the time."""
-    if kind == "string":
-        column = column.cast(pa.string())
+def _numbers(column: pa.Array, kind: str) -> Any:
+    """A number or boolean column as the numpy array its dataset stores, NA filled
+    (the mask keeps where). Through polars, not pyarrow: pyarrow imports pandas the
+    first time it turns values into numpy or a Python scalar into Arrow (0.3 s and
+    ~45 MB per worker process). Columns without nulls of the stored type go as they
+    are: with hundreds of columns the per-column conversions were the time."""
     series = pl.Series(column)
     target, fill = _STORED[kind]
     if series.dtype != target:
@@ -78,6 +80,27 @@ def _numpy_values(column: pa.Array, kind: str) -> Any:
     return series.to_numpy()
 
 
+def _c_strings(column: pa.Array, name: str) -> tuple[pa.Array, Any]:
+    """The column as HDF5 takes variable-length strings in memory, an array of C string
+    pointers: each value (NA as "") NUL-terminated in one Arrow buffer, which must
+    stay alive until written, and a pointer to each. h5py's own path encodes every
+    value as a Python str, and took twice as long."""
+    series = pl.Series(column.cast(pa.string())).fill_null("")
+    if series.str.contains("\x00", literal=True).any():
+        raise ConversionError(
+            f"column {name!r} holds a NUL character, which HDF5 strings cannot hold"
+        )
+    terminated = (series + "\x00").to_arrow()
+    if isinstance(terminated, pa.ChunkedArray):
+        terminated = terminated.combine_chunks()
+    terminated = terminated.cast(pa.large_string())
+    _, offsets, data = terminated.buffers()
+    starts = np.frombuffer(offsets, dtype=np.int64)[
+        terminated.offset : terminated.offset + len(terminated)
+    ]
+    return terminated, starts.astype(np.uint64) + np.uint64(data.address)
+
+
 def _text_attribute(dataset: h5py.Dataset, name: str, value: str) -> None:
     """A UTF-8 string attribute, as `dataset.attrs[name] = value` writes it, in a third
     of the time (two per column)."""
@@ -85,18 +108,17 @@ def _text_attribute(dataset: h5py.Dataset, name: str, value: str) -> None:
     attribute.write(np.array(value, dtype=_STR))
 
 
-def _append(dataset: h5py.Dataset, start: int, values: Any) -> None:
-    """Grow `dataset` and write `values` from row `start`. Numbers and masks go through
-    h5py's low-level calls: a slice assignment costs ~0.2 ms of Python per call, and a
-    500-column table makes 500 of them per chunk."""
+def _append(dataset: h5py.Dataset, start: int, values: Any, memory_type: Any = None) -> None:
+    """Grow `dataset` and write `values` from row `start`, through h5py's low-level
+    calls: a slice assignment costs ~0.2 ms of Python per call, and a 500-column table
+    makes 500 of them per chunk."""
     n = len(values)
     dataset.id.set_extent((start + n,))
-    if values.dtype == object:  # variable-length strings: h5py picks the memory type
-        dataset[start : start + n] = values
-        return
     file_space = dataset.id.get_space()
     file_space.select_hyperslab((start,), (n,))
-    dataset.id.write(h5s.create_simple((n,)), file_space, np.ascontiguousarray(values))
+    dataset.id.write(
+        h5s.create_simple((n,)), file_space, np.ascontiguousarray(values), mtype=memory_type
+    )
 
 
 class Hdf5Sink:
@@ -166,7 +188,13 @@ class Hdf5Sink:
         batch = table.slice(0, n).combine_chunks().to_batches()[0]
         start, end = self.rows, self.rows + n
         for i, column in enumerate(batch.columns):
-            _append(self.datasets[i], start, _numpy_values(column, self.kinds[i][0]))
+            kind = self.kinds[i][0]
+            if kind == "string":
+                # `_text` holds the bytes the pointers point into, until written.
+                _text, pointers = _c_strings(column, batch.schema.names[i])
+                _append(self.datasets[i], start, pointers, _C_STRING)
+            else:
+                _append(self.datasets[i], start, _numbers(column, kind))
             if column.null_count or self.masks[i] is not None:
                 mask = self.masks[i]
                 if mask is None:
@@ -176,9 +204,11 @@ class Hdf5Sink:
         self.rows = end
 
     def close(self) -> None:
-        self._flush(whole_chunks=False)
-        self.group.attrs["rows"] = self.rows
-        self.file.close()
+        try:
+            self._flush(whole_chunks=False)
+            self.group.attrs["rows"] = self.rows
+        finally:
+            self.file.close()
 
 
 def read_batches(
@@ -187,8 +217,6 @@ def read_batches(
     with h5py.File(path, "r") as f:
         group = f.get("table")
         if group is None or group.attrs.get("format") != "waybill-table":
-            from waybill_export_worker.conversion.errors import ConversionError
-
             raise ConversionError(
                 "not an HDF5 table in Waybill's layout (/table with format=waybill-table)"
             )
