@@ -154,7 +154,6 @@ def test_hdf5_many_chunks_late_nulls_and_a_wide_table(
     rows and a mask that starts late (a column's first NA in its third chunk) survive."""
     monkeypatch.setattr(hdf5, "BUFFER_BYTES", 64 * 1024)
     monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", str(32 * 1024))
-    monkeypatch.setattr(readers, "BATCH_CELLS", 10_000)
     rows = 10_000
     lines = ["id,value,label"] + [
         f"r{i},{i}.25,{'NA' if i > 2500 and i % 7 == 0 else f'l{i}'}" for i in range(rows)
@@ -208,7 +207,6 @@ def test_streaming_many_blocks_checks_rows_and_a_checksum(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, object]
 ) -> None:
     monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", str(64 * 1024))
-    monkeypatch.setattr(readers, "BATCH_CELLS", 30_000)  # many batches on the general path
     rows = 300_000
     lines = ["gene,value,label"] + [
         f"g{i},{i * 0.5},{'NA' if i % 97 == 0 else 'l' + str(i)}" for i in range(rows)

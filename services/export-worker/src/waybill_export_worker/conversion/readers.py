@@ -46,9 +46,6 @@ _POLARS_PARSE_ERROR = re.compile(
 # ~40 MB more for no better types.
 SAMPLE_BYTES = 1024 * 1024
 INFER_CELLS = 500_000
-# Cells per batch on the general path (50,000 rows of a 20-column table, 2,000 of a
-# 500-column one): each batch costs per column, so wide files get fewer rows.
-BATCH_CELLS = 1_000_000
 # polars sizes its CSV read chunks by the size of the file, and holds several in
 # flight: its memory grew with the input (210 MB at 100 MB, 365 MB at 1 GB). Fixed
 # 4 MiB chunks keep it flat (~155 MB at either size) at the same speed. polars reads
@@ -251,7 +248,7 @@ class CsvSource:
                 na.append(pl.when(column.is_nan()).then(None).otherwise(column).alias(name))
         return lazy.with_columns(na)
 
-    def learn(self, exc: Exception) -> None:
+    def learn(self, exc: pl.exceptions.ComputeError) -> None:
         """A value polars could not read as its column's type: an NA marker not met
         before becomes one more, anything else widens the column (callers read the
         file again). Not a value at all (ragged rows, bad UTF-8): ConversionError."""
@@ -282,35 +279,21 @@ class CsvSource:
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """Record batches in `schema`, streamed by polars (1.3-1.8x pyarrow's CSV
-        reader here), which holds a few batches in flight, not the file. Through the
-        Arrow C stream: converting polars' frames to Arrow one by one, and casting
-        every column, took as long as reading on a 500-column matrix."""
+        reader here), which holds a few morsels in flight, not the file."""
         if not self.names:
             return
         schema, rows = self.schema, 0
-        stream = self.scan().collect_batches(chunk_size=max(1, BATCH_CELLS // len(self.names)))
         try:
-            for batch in pa.RecordBatchReader.from_stream(stream):
-                rows += batch.num_rows
+            for frame in self.scan().collect_batches():
+                rows += frame.height
                 if self.on_read is not None:
                     self.on_read(self.progress(rows))
-                yield _conform(batch, schema)
-        except OSError as exc:  # how polars' errors come through the C stream
+                yield from frame.to_arrow().cast(schema).to_batches()
+        except pl.exceptions.ComputeError as exc:
             self.learn(exc)
             raise Restart(str(exc).splitlines()[0]) from exc
         if self.on_read is not None:
             self.on_read(self.size)
-
-
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """`batch` in `schema`: polars hands text over as string views."""
-    return pa.RecordBatch.from_arrays(
-        [
-            column if column.type == field.type else column.cast(field.type)
-            for column, field in zip(batch.columns, schema, strict=True)
-        ],
-        schema=schema,
-    )
 
 
 def json_lines_batches(
