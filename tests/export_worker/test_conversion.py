@@ -153,7 +153,7 @@ def test_hdf5_many_chunks_late_nulls_and_a_wide_table(
     """The sink writes whole chunks and carries the rest over: values, the order of
     rows and a mask that starts late (a column's first NA in its third chunk) survive."""
     monkeypatch.setattr(hdf5, "BUFFER_BYTES", 64 * 1024)
-    monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", str(32 * 1024))
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 32 * 1024)
     rows = 10_000
     lines = ["id,value,label"] + [
         f"r{i},{i}.25,{'NA' if i > 2500 and i % 7 == 0 else f'l{i}'}" for i in range(rows)
@@ -201,12 +201,12 @@ def test_type_widening_never_changes_a_value(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "options",
     [{}, {"use_dictionary": False}],
-    ids=["polars-engine", "general-path"],  # the second option is one polars lacks
+    ids=["polars-engine", "pyarrow-engine"],  # the second option is one polars lacks
 )
 def test_streaming_many_blocks_checks_rows_and_a_checksum(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, options: dict[str, object]
 ) -> None:
-    monkeypatch.setenv("POLARS_CSV_CHUNK_SIZE", str(64 * 1024))
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 64 * 1024)
     rows = 300_000
     lines = ["gene,value,label"] + [
         f"g{i},{i * 0.5},{'NA' if i % 97 == 0 else 'l' + str(i)}" for i in range(rows)
@@ -233,27 +233,6 @@ def test_streaming_many_blocks_checks_rows_and_a_checksum(
     assert digest == hashlib.sha256("|".join(str(v) for v in expected_labels).encode()).hexdigest()
     assert table.column("value").to_pylist()[-1] == float("inf")
     assert len(seen) > 5 and seen == sorted(seen) and seen[-1] == source.stat().st_size
-
-
-@pytest.mark.parametrize("fmt", ["csv", "hdf5"])  # polars' sinks, and the general path
-def test_short_rows_are_na_long_rows_fail_early_or_late(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
-) -> None:
-    """A row with fewer fields than the header has NA for the rest, in the type sample
-    and past it alike; a row with more fails the file, naming the cause."""
-    monkeypatch.setattr(readers, "SAMPLE_BYTES", 4096)
-    body = "".join(f"{i},x{i}\n" for i in range(2, 1000))
-    target, result = run(tmp_path, "n,label\n0\n1,x1\n" + body + "1000\n", fmt)
-    assert result.rows == 1001
-    values = (
-        pd.read_csv(target, keep_default_na=False)["label"].tolist()
-        if fmt == "csv"
-        else read_table(target)["label"].where(lambda v: v.notna(), "").tolist()
-    )
-    assert values[0] == values[-1] == "" and values[500] == "x500"
-    for where in ("n,label\n1,2,3\n" + body, "n,label\n" + body + "1,2,3\n"):
-        with pytest.raises(ConversionError, match=r"Expected 2 columns, got 3|more fields"):
-            run(tmp_path, where, fmt)
 
 
 def test_empty_and_header_only_files(tmp_path: Path) -> None:
@@ -375,10 +354,9 @@ AGREE = (
 def test_polars_and_pyarrow_engines_agree(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str, options: dict[str, str]
 ) -> None:
-    """The fast engine (polars' sinks) and the general path (the same reader, our
-    writers) give the same values, NA, types after a late widening, formula escapes
-    and non-finite handling included."""
-    monkeypatch.setattr(readers, "SAMPLE_BYTES", 4096)  # the late values are past the sample
+    """The fast engine and the general one give the same values, NA, types after a
+    late widening, formula escapes and non-finite handling included."""
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 4096)  # the late values are past the sample
     fast, _ = run(tmp_path, AGREE, fmt, options)
     fast_rows = read_back(fast, fmt)
     monkeypatch.setattr(polars_engine, "supports", lambda *_: False)
@@ -447,10 +425,10 @@ def test_excel_refuses_more_columns_than_a_sheet_holds(tmp_path: Path) -> None:
 
 
 def test_sample_cut_inside_a_quoted_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The type sample is the first SAMPLE_BYTES cut at its last newline; when that newline
+    """The type sample is the first block cut at its last newline; when that newline
     is inside a quoted field, the partial row is not taken for a row: values and
     types come out right."""
-    monkeypatch.setattr(readers, "SAMPLE_BYTES", 4096)
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 4096)
     lines = ["n,text"] + [f"{i},plain {i}" for i in range(300)]
     body = "\n".join(lines) + "\n"
     quoted = '300,"' + "\n".join(f"part {j}" for j in range(100)) + '"\n'

@@ -1,34 +1,45 @@
 """CSV/TSV to csv, tsv, JSON Lines or Parquet with polars' streaming engine end to end:
-the fastest engine measured here (bench/conversion/run.py).
+the fastest engine measured here (bench/conversion/run.py), 2-3x the pyarrow path.
 
-polars reads the file as `readers.CsvSource.scan` sets it up (our types and NA
-pinned; a value that does not fit widens its column and the file is converted
-again, as on the general path); this module adds the output's own rules and polars'
-sinks. Progress and cancel ride on a per-batch callback inside the stream (polars
-cannot say how many bytes it has read, so progress is rows times the sample's bytes
-per row).
+The types are ours, not polars': the schema `readers.CsvSource` inferred (ids with
+leading zeros stay text, NA markers are null) is pinned, and a later value that does
+not fit makes polars fail with the column named; that column is widened and the file
+converted again, exactly as on the pyarrow path. Progress and cancel ride on a
+per-batch callback inside the stream (polars cannot say how many bytes it has read,
+so progress is rows times the sample's bytes per row).
 """
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, cast
 
 import polars as pl
+import pyarrow as pa
 
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
-from waybill_export_worker.conversion.readers import CsvSource
+from waybill_export_worker.conversion.readers import NULLS, SIGNED_INTEGER, CsvSource
 from waybill_export_worker.conversion.writers import FORMULA, NUMBER
 from waybill_shared.export_options import CsvOptions, ExportOptions, JsonOptions, ParquetOptions
 
+_PARSE_ERROR = re.compile(
+    r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)"
+)
+_TYPES = {pa.int64(): pl.Int64, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean}
 MAX_RESTARTS = 64
+# polars sizes its CSV read chunks by the size of the file, and holds several in
+# flight: its memory grew with the input (210 MB at 100 MB, 365 MB at 1 GB). Fixed
+# 4 MiB chunks keep it flat (~155 MB at either size) at the same speed. polars reads
+# the variable at each scan; an operator's own setting wins.
+os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(4 * 1024 * 1024))
 
 
 def supports(target_format: str, options: ExportOptions) -> bool:
-    """The outputs and options this engine writes exactly as the general path's
-    writers would; the rest (Excel, HDF5, other encodings, use_dictionary=false...)
-    go that way."""
+    """The outputs and options this engine writes exactly as the pyarrow path would;
+    the rest (Excel, HDF5, other encodings, use_dictionary=false...) go that way."""
     if target_format in ("csv", "tsv") and isinstance(options, CsvOptions):
         return (
             options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
@@ -51,16 +62,34 @@ def convert_csv(
     on_read: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
 ) -> int:
-    """Convert; returns the number of rows written. A value that does not fit its
-    column (an NA marker not met before, a wider type) and the file is converted
-    again (`CsvSource.learn`)."""
+    """Convert; returns the number of rows written.
+
+    polars checks every field against every null marker it is given (all nine cost
+    ~30% of its speed), so it gets only the markers the sample used; string columns
+    map the others to null afterwards, and a number or boolean column meeting a new
+    marker makes it one more null value and the file is read again."""
+    markers = set(source.null_markers) | {""}
     for _ in range(MAX_RESTARTS):
         try:
-            return _convert_once(source, target, target_format, options, on_read, should_stop)
+            return _convert_once(
+                source, target, target_format, options, sorted(markers), on_read, should_stop
+            )
         except pl.exceptions.ComputeError as exc:
             target.unlink(missing_ok=True)
-            source.learn(exc)
+            _learn_marker_or_widen(source, markers, exc)
     raise ConversionError("the column types kept changing; giving up")
+
+
+def _learn_marker_or_widen(source: CsvSource, markers: set[str], exc: Exception) -> None:
+    message = str(exc)
+    match = _PARSE_ERROR.search(message)
+    if match is None:
+        raise ConversionError(f"unreadable table: {message.splitlines()[0]}") from exc
+    value, column = match.group(1), source.names[int(match.group(3)) - 1]
+    if value in NULLS and value not in markers:
+        markers.add(value)
+        return
+    source.widen(column, overflow=bool(SIGNED_INTEGER.match(value)), reason=message.splitlines()[0])
 
 
 def _convert_once(
@@ -68,11 +97,20 @@ def _convert_once(
     target: Path,
     target_format: str,
     options: ExportOptions,
+    markers: list[str],
     on_read: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
 ) -> int:
-    lazy = source.scan()
-    lazy = lazy.with_columns(_output_expressions(lazy.collect_schema(), target_format, options))
+    schema = {name: _TYPES.get(t, pl.String) for name, t in source.types.items()}
+    lazy = pl.scan_csv(
+        source.path,
+        schema=schema,
+        separator=source.delimiter,
+        has_header=True,
+        null_values=markers,
+        encoding="utf8",
+    )
+    lazy = lazy.with_columns(_output_expressions(schema, target_format, options))
     rows = 0
     state = {"cancelled": False}
 
@@ -82,7 +120,7 @@ def _convert_once(
             state["cancelled"] = True
             raise ConversionCancelled
         rows += batch.height
-        on_read(source.progress(rows))
+        on_read(min(int(rows * source.bytes_per_row), source.size))
         return batch
 
     lazy = lazy.map_batches(observe, streamable=True, schema=lazy.collect_schema())
@@ -100,20 +138,24 @@ def _convert_once(
 
 
 def _output_expressions(
-    schema: pl.Schema, target_format: str, options: ExportOptions
+    schema: dict[str, type[pl.DataType]], target_format: str, options: ExportOptions
 ) -> list[pl.Expr]:
-    """Spreadsheet safety for CSV text, and null for infinity in JSON (JSON has no
-    such number), vectorised. NA is null already (`CsvSource.scan`)."""
+    """NA markers in text, spreadsheet safety for CSV text, and null for NaN/infinity
+    in JSON (JSON has neither), vectorised."""
     expressions = []
     for name, dtype in schema.items():
         column = pl.col(name)
-        if dtype == pl.String and isinstance(options, CsvOptions) and options.formula_escape:
-            risky = column.str.contains(FORMULA) & ~column.str.contains(NUMBER)
-            expressions.append(
-                pl.when(risky).then(pl.lit("'") + column).otherwise(column).alias(name)
-            )
-        elif dtype == pl.Float64 and target_format == "json":
-            expressions.append(pl.when(column.is_finite()).then(column).otherwise(None).alias(name))
+        if dtype is pl.String:
+            # NA markers polars was not given (see convert_csv) are null all the same.
+            column = pl.when(column.is_in(NULLS)).then(None).otherwise(column)
+            if isinstance(options, CsvOptions) and options.formula_escape:
+                risky = column.str.contains(FORMULA) & ~column.str.contains(NUMBER)
+                column = pl.when(risky).then(pl.lit("'") + column).otherwise(column)
+            expressions.append(column.alias(name))
+        elif dtype is pl.Float64:
+            # polars reads the markers "nan"/"NaN" as NaN; they are NA, as everywhere.
+            keep = column.is_finite() if target_format == "json" else ~column.is_nan()
+            expressions.append(pl.when(keep).then(column).otherwise(None).alias(name))
     return expressions
 
 

@@ -1,17 +1,16 @@
 """Tabular inputs as a stream of record batches with one schema for the whole file.
 
 CSV/TSV: our own inference on the first MiB (ids with leading zeros stay text, NA
-markers are null), then polars' streaming reader with those types pinned; when a
-later value does not fit (a float in an int column, text, an int64 overflow), the
+markers are null), then pyarrow's streaming reader with those types pinned; when a
+later block does not fit (a float in an int column, text, an int64 overflow), the
 column is widened (null -> int -> float -> string) and the file is read again from
 the start. Nothing is ever silently rounded or dropped.
 """
 
 from __future__ import annotations
 
-import csv
-import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -37,20 +36,68 @@ _WIDER = {
     pa.float64(): pa.string(),
     pa.bool_(): pa.string(),
 }
+_COLUMN_ERROR = re.compile(r"column #(\d+)")
+_INVALID_VALUE = re.compile(r"invalid value '(.*)'")
 SIGNED_INTEGER = re.compile(r"^[+-]?[0-9]+$")
-_POLARS_TYPES = {pa.int64(): pl.Int64, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean}
-_POLARS_PARSE_ERROR = re.compile(
-    r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)"
-)
-# The sample we infer types from: ~5,000 rows of a 20-column table; at 4 MiB it held
-# ~40 MB more for no better types.
+# The general path's read block: pyarrow parses a block's lines in parallel, and 1 MiB
+# blocks ran ~25% slower. The sample we infer types from is 1 MiB (~5,000 rows of a
+# 20-column table): at 4 MiB it held ~40 MB more for no better types.
+DEFAULT_BLOCK = 4 * 1024 * 1024
 SAMPLE_BYTES = 1024 * 1024
+READ_AHEAD_BLOCKS = 4
+HEADER_BLOCK = 256 * 1024
 INFER_CELLS = 500_000
-# polars sizes its CSV read chunks by the size of the file, and holds several in
-# flight: its memory grew with the input (210 MB at 100 MB, 365 MB at 1 GB). Fixed
-# 4 MiB chunks keep it flat (~155 MB at either size) at the same speed. polars reads
-# the variable at each scan; an operator's own setting wins.
-os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(4 * 1024 * 1024))
+
+
+class PacedFile:
+    """The file under pyarrow's streaming CSV reader, which reads up to 32 blocks ahead
+    on its own I/O thread: when the writer is the slower side (HDF5, Excel) that was
+    128 MB of 4 MiB blocks, filled over the first seconds of every large file. A read
+    here waits while `ahead` blocks are unconsumed (the consumer calls `consumed_one`
+    per batch, one per block); the wait is short-lived, so a block that yields no batch
+    only slows the reader, it cannot stall it."""
+
+    def __init__(self, path: Path, *, ahead: int) -> None:
+        self.raw: IO[bytes] = path.open("rb")
+        self.ahead = ahead
+        self.offsets: list[int] = []  # end offset of each block read
+        self.consumed = 0
+        self.changed = threading.Condition()
+
+    def read(self, n: int = -1) -> bytes:
+        with self.changed:
+            self.changed.wait_for(
+                lambda: len(self.offsets) - self.consumed < self.ahead or self.raw.closed,
+                timeout=0.5,
+            )
+        data = self.raw.read(n)
+        with self.changed:
+            self.offsets.append(self.raw.tell())
+        return data
+
+    def consumed_one(self) -> None:
+        with self.changed:
+            self.consumed += 1
+            self.changed.notify_all()
+
+    @property
+    def consumed_bytes(self) -> int:
+        """How far the consumer has got: the end of the last block it took."""
+        with self.changed:
+            index = min(self.consumed, len(self.offsets)) - 1
+            return self.offsets[index] if index >= 0 else 0
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        with self.changed:
+            self.raw.close()
+            self.changed.notify_all()
+
+    @property
+    def closed(self) -> bool:
+        return self.raw.closed
 
 
 class CountingFile:
@@ -133,68 +180,61 @@ class Restart(Exception):
     """A column was widened after batches were emitted: convert again from the start."""
 
 
-def _short_rows_only(row: pacsv.InvalidRow) -> str:
-    """In the sample, as polars reads the whole file: a row with fewer fields than the
-    header has NA for the rest (left out of the inference), one with more fails."""
-    return "skip" if row.actual_columns < row.expected_columns else "error"
-
-
 class CsvSource:
-    """A CSV/TSV file: our types (`schema`, which may widen) and the NA markers met so
-    far, read by polars with both pinned (`scan`). `batches()` raises Restart when a
-    later value does not fit: the column was widened or the marker learned; call
-    again."""
+    """A CSV/TSV file: `schema` (may widen) and `batches()` (raises Restart after a
+    widening; call again)."""
 
     def __init__(
-        self, path: Path, *, delimiter: str, on_read: Callable[[int], None] | None
+        self,
+        path: Path,
+        *,
+        delimiter: str,
+        on_read: Callable[[int], None] | None,
+        block_size: int | None = None,
     ) -> None:
         self.path = path
         self.delimiter = delimiter
         self.on_read = on_read
+        self.parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
+        self.read = pacsv.ReadOptions(block_size=block_size or DEFAULT_BLOCK)
+        self.sample_bytes = min(SAMPLE_BYTES, self.read.block_size)
         kind = "TSV" if delimiter == "\t" else "CSV"
         try:
             self.names = self._header()
-            first = self._sample() if self.names else None
-        except (UnicodeDecodeError, csv.Error, pa.ArrowInvalid) as exc:
-            raise ConversionError(f"not a readable {kind} file: {exc}") from exc
+            first = self._sample()
+        except pa.ArrowInvalid as exc:
+            if "Empty CSV file" in str(exc):
+                self.names, first = [], None
+            else:
+                raise ConversionError(f"not a readable {kind} file: {exc}") from exc
         if len(set(self.names)) != len(self.names):
             raise ConversionError("the header repeats a column name")
-        types, null_markers = (
+        # The NA markers the sample uses: engines that pay per marker checked (polars
+        # reads 30% slower with all nine) start with these and learn the others.
+        types, self.null_markers = (
             infer_types(first) if first is not None else ([pa.string()] * len(self.names), set())
         )
         self.types = dict(zip(self.names, types, strict=True))
-        # polars checks every field against every NA marker it is given (all nine cost
-        # ~30% of its speed): it gets the ones the sample used, and learns the others
-        # as they come (`learn`). Text columns map every marker to null regardless.
-        self.markers = null_markers | {""}
-        # For progress: polars cannot say how far it has read; rows times this can.
+        # For engines that cannot say how far they have read: bytes per row, estimated.
         self.sample_rows = first.num_rows if first is not None else 0
         self.size = path.stat().st_size
-        self.bytes_per_row = min(SAMPLE_BYTES, self.size) / max(self.sample_rows, 1)
-
-    def _header(self) -> list[str]:
-        """The column names: the first non-empty row (pyarrow and polars skip empty
-        lines too), a BOM dropped."""
-        with self.path.open(encoding="utf-8-sig", newline="") as f:
-            return next((row for row in csv.reader(f, delimiter=self.delimiter) if row), [])
+        self.bytes_per_row = min(self.sample_bytes, self.size) / max(self.sample_rows, 1)
 
     def _sample(self) -> pa.RecordBatch | None:
-        """The first SAMPLE_BYTES, every column as raw text (None if there are no rows),
-        cut at the last newline. The last row of a cut block is dropped: the cut may
-        fall inside a quoted field, and a reader takes an unterminated quote to the
-        end as a (partial) value."""
+        """The first SAMPLE_BYTES, every column as raw text (None if there are no rows).
+        Parsed from the bytes themselves, cut at the last newline: 15 ms where the streaming
+        reader, with its read-ahead, takes 60-250 ms and ~100 MB. The last row of a
+        cut block is dropped: the cut may fall inside a quoted field, and pyarrow
+        reads an unterminated quote to the end as a (partial) value."""
         # Raw text, NA markers included: which of them the file uses is worth knowing.
         convert = pacsv.ConvertOptions(
             column_types=dict.fromkeys(self.names, pa.string()),
             strings_can_be_null=False,
             null_values=[],
         )
-        parse = pacsv.ParseOptions(
-            delimiter=self.delimiter, newlines_in_values=True, invalid_row_handler=_short_rows_only
-        )
         with self.path.open("rb") as f:
-            head = f.read(SAMPLE_BYTES)
-        cut = len(head) == SAMPLE_BYTES
+            head = f.read(self.sample_bytes)
+        cut = len(head) == self.sample_bytes
         if cut:
             head = head[: head.rfind(b"\n") + 1]
         if head:
@@ -202,7 +242,7 @@ class CsvSource:
                 table = pacsv.read_csv(
                     pa.py_buffer(head),
                     read_options=pacsv.ReadOptions(use_threads=False, block_size=len(head) + 1),
-                    parse_options=parse,
+                    parse_options=self.parse,
                     convert_options=convert,
                 )
                 if cut:
@@ -211,10 +251,7 @@ class CsvSource:
             except pa.ArrowInvalid:  # e.g. the cut row lacks columns: read it properly
                 pass
         strings = pacsv.open_csv(
-            self.path,
-            read_options=pacsv.ReadOptions(block_size=max(SAMPLE_BYTES, len(head) * 2)),
-            parse_options=parse,
-            convert_options=convert,
+            self.path, read_options=self.read, parse_options=self.parse, convert_options=convert
         )
         try:
             return strings.read_next_batch()
@@ -222,47 +259,28 @@ class CsvSource:
             return None
         finally:
             strings.close()
+            del strings
+            # The streaming reader's read-ahead (~100 MB) is freed but kept by pyarrow's
+            # pool: give it back before the conversion proper.
+            pa.default_memory_pool().release_unused()
 
-    @property
-    def schema(self) -> pa.Schema:
-        return pa.schema([(n, pa.string() if t == pa.null() else t) for n, t in self.types.items()])
-
-    def scan(self) -> pl.LazyFrame:
-        """The file as polars streams it, with our types and NA: text holding any NA
-        marker is null, and so is a float read from "nan" (polars reads it as NaN)."""
-        schema = {f.name: _POLARS_TYPES.get(f.type, pl.String) for f in self.schema}
-        lazy = pl.scan_csv(
-            self.path,
-            schema=schema,
-            separator=self.delimiter,
-            has_header=True,
-            null_values=sorted(self.markers),
-            encoding="utf8",
-        )
-        na: list[pl.Expr] = []
-        for name, dtype in schema.items():
-            column = pl.col(name)
-            if dtype is pl.String:
-                na.append(pl.when(column.is_in(NULLS)).then(None).otherwise(column).alias(name))
-            elif dtype is pl.Float64:
-                na.append(pl.when(column.is_nan()).then(None).otherwise(column).alias(name))
-        return lazy.with_columns(na)
-
-    def learn(self, exc: pl.exceptions.ComputeError) -> None:
-        """A value polars could not read as its column's type: an NA marker not met
-        before becomes one more, anything else widens the column (callers read the
-        file again). Not a value at all (ragged rows, bad UTF-8): ConversionError."""
-        message = str(exc)
-        match = _POLARS_PARSE_ERROR.search(message)
-        if match is None:
-            raise ConversionError(f"unreadable table: {message.splitlines()[0]}") from exc
-        value, column = match.group(1), self.names[int(match.group(3)) - 1]
-        if value in NULLS and value not in self.markers:
-            self.markers.add(value)
-            return
-        self.widen(
-            column, overflow=bool(SIGNED_INTEGER.match(value)), reason=message.splitlines()[0]
-        )
+    def _header(self) -> list[str]:
+        """The column names, from a small first block (pyarrow infers types over the
+        whole block it opens with); a bigger one if the first row is longer."""
+        for block_size in (min(HEADER_BLOCK, self.read.block_size), self.read.block_size):
+            try:
+                header = pacsv.open_csv(
+                    self.path,
+                    read_options=pacsv.ReadOptions(block_size=block_size),
+                    parse_options=self.parse,
+                )
+            except pa.ArrowInvalid as exc:
+                if "straddling" in str(exc) and block_size < self.read.block_size:
+                    continue
+                raise
+            header.close()
+            return list(header.schema.names)
+        raise AssertionError("unreachable")
 
     def widen(self, column: str, *, overflow: bool, reason: str) -> None:
         """A later value of `column` does not fit its type: widen it (null -> int ->
@@ -274,26 +292,44 @@ class CsvSource:
             raise ConversionError(f"column {column!r}: {reason}")
         self.types[column] = pa.string() if overflow and current == pa.int64() else wider
 
-    def progress(self, rows: int) -> int:
-        return min(int(rows * self.bytes_per_row), self.size)
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(n, pa.string() if t == pa.null() else t) for n, t in self.types.items()])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """Record batches in `schema`, streamed by polars (1.3-1.8x pyarrow's CSV
-        reader here), which holds a few morsels in flight, not the file."""
         if not self.names:
             return
-        schema, rows = self.schema, 0
+        schema = self.schema
+        source = PacedFile(self.path, ahead=READ_AHEAD_BLOCKS)
         try:
-            for frame in self.scan().collect_batches():
-                rows += frame.height
+            reader = pacsv.open_csv(
+                source,
+                read_options=self.read,
+                parse_options=self.parse,
+                convert_options=pacsv.ConvertOptions(
+                    column_types={f.name: f.type for f in schema},
+                    strings_can_be_null=True,
+                    null_values=NULLS,
+                    quoted_strings_can_be_null=True,
+                ),
+            )
+            for batch in reader:
+                source.consumed_one()
                 if self.on_read is not None:
-                    self.on_read(self.progress(rows))
-                yield from frame.to_arrow().cast(schema).to_batches()
-        except pl.exceptions.ComputeError as exc:
-            self.learn(exc)
-            raise Restart(str(exc).splitlines()[0]) from exc
-        if self.on_read is not None:
-            self.on_read(self.size)
+                    self.on_read(source.consumed_bytes)
+                yield batch
+        except pa.ArrowInvalid as exc:
+            match = _COLUMN_ERROR.search(str(exc))
+            if match is None:
+                raise ConversionError(f"unreadable table: {exc}") from exc
+            column = self.names[int(match.group(1))]
+            value = _INVALID_VALUE.search(str(exc))
+            # An integer that int64 refused is an overflow: a float would change it.
+            overflow = value is not None and SIGNED_INTEGER.match(value.group(1)) is not None
+            self.widen(column, overflow=overflow, reason=str(exc))
+            raise Restart(column) from exc
+        finally:
+            source.close()
 
 
 def json_lines_batches(
