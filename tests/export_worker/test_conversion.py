@@ -235,6 +235,18 @@ def test_streaming_many_blocks_checks_rows_and_a_checksum(
     assert len(seen) > 5 and seen == sorted(seen) and seen[-1] == source.stat().st_size
 
 
+@pytest.mark.parametrize("fmt", ["csv", "excel"])  # polars' sinks, and the general path
+def test_header_with_bom_blank_lines_and_quoted_names(tmp_path: Path, fmt: str) -> None:
+    text = '\ufeff\n"id, the first","note\non two lines"\n7,x\n'
+    target, result = run(tmp_path, text, fmt)
+    if fmt == "csv":
+        assert list(pd.read_csv(target).columns) == ["id, the first", "note\non two lines"]
+    else:
+        first = next(openpyxl.load_workbook(target).active.iter_rows(values_only=True))
+        assert first == ("id, the first", "note\non two lines")
+    assert result.rows == 1
+
+
 def test_empty_and_header_only_files(tmp_path: Path) -> None:
     for fmt in ("csv", "parquet", "json", "excel", "hdf5"):
         target, result = run(tmp_path, "a,b\n", fmt)

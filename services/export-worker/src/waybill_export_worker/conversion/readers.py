@@ -9,6 +9,7 @@ the start. Nothing is ever silently rounded or dropped.
 
 from __future__ import annotations
 
+import csv
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -45,7 +46,6 @@ SIGNED_INTEGER = re.compile(r"^[+-]?[0-9]+$")
 DEFAULT_BLOCK = 4 * 1024 * 1024
 SAMPLE_BYTES = 1024 * 1024
 READ_AHEAD_BLOCKS = 4
-HEADER_BLOCK = 256 * 1024
 INFER_CELLS = 500_000
 
 
@@ -265,22 +265,15 @@ class CsvSource:
             pa.default_memory_pool().release_unused()
 
     def _header(self) -> list[str]:
-        """The column names, from a small first block (pyarrow infers types over the
-        whole block it opens with); a bigger one if the first row is longer."""
-        for block_size in (min(HEADER_BLOCK, self.read.block_size), self.read.block_size):
-            try:
-                header = pacsv.open_csv(
-                    self.path,
-                    read_options=pacsv.ReadOptions(block_size=block_size),
-                    parse_options=self.parse,
-                )
-            except pa.ArrowInvalid as exc:
-                if "straddling" in str(exc) and block_size < self.read.block_size:
-                    continue
-                raise
-            header.close()
-            return list(header.schema.names)
-        raise AssertionError("unreachable")
+        """The column names: the first non-empty row (as pyarrow and polars skip empty
+        lines), a BOM dropped. By the csv module: pyarrow's first `open_csv` in a
+        process cost ~40 ms (its thread pools), a tenth of converting a 36 MB file."""
+        try:
+            with self.path.open(encoding="utf-8-sig", newline="") as f:
+                return next((row for row in csv.reader(f, delimiter=self.delimiter) if row), [])
+        except (UnicodeDecodeError, csv.Error) as exc:
+            kind = "TSV" if self.delimiter == "\t" else "CSV"
+            raise ConversionError(f"not a readable {kind} file: {exc}") from exc
 
     def widen(self, column: str, *, overflow: bool, reason: str) -> None:
         """A later value of `column` does not fit its type: widen it (null -> int ->
