@@ -202,7 +202,7 @@ class CsvSource:
         try:
             self.names = self._header()
             first = self._sample()
-        except pa.ArrowInvalid as exc:
+        except (pa.ArrowInvalid, UnicodeDecodeError, csv.Error) as exc:
             if "Empty CSV file" in str(exc):
                 self.names, first = [], None
             else:
@@ -268,12 +268,8 @@ class CsvSource:
         """The column names: the first non-empty row (as pyarrow and polars skip empty
         lines), a BOM dropped. By the csv module: pyarrow's first `open_csv` in a
         process cost ~40 ms (its thread pools), a tenth of converting a 36 MB file."""
-        try:
-            with self.path.open(encoding="utf-8-sig", newline="") as f:
-                return next((row for row in csv.reader(f, delimiter=self.delimiter) if row), [])
-        except (UnicodeDecodeError, csv.Error) as exc:
-            kind = "TSV" if self.delimiter == "\t" else "CSV"
-            raise ConversionError(f"not a readable {kind} file: {exc}") from exc
+        with self.path.open(encoding="utf-8-sig", newline="") as f:
+            return next((row for row in csv.reader(f, delimiter=self.delimiter) if row), [])
 
     def widen(self, column: str, *, overflow: bool, reason: str) -> None:
         """A later value of `column` does not fit its type: widen it (null -> int ->
