@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from waybill_export_worker.conversion.cpus import cap_engine_threads
 from waybill_export_worker.handlers import ExportHandlers
 from waybill_export_worker.settings import ExportWorkerSettings, get_settings
 from waybill_shared.runtime import Runtime, run_worker
@@ -23,4 +24,5 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
 
 
 def main() -> None:
+    cap_engine_threads()
     asyncio.run(run_worker(Runtime.create(get_settings()), start))

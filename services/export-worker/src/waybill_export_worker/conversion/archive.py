@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import zipfile
@@ -10,6 +9,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
+
+from waybill_export_worker.conversion.cpus import usable_cpus
 
 try:
     from isal import isal_zlib
@@ -22,7 +23,7 @@ _STORED = {".parquet", ".xlsx", ".gz", ".zip", ".h5", ".bz2", ".xz", ".zst"}
 
 
 PIECE_BYTES = 1024 * 1024
-_WORKERS = os.cpu_count() or 1
+_WORKERS = usable_cpus()
 _FINAL_BLOCK = b"\x03\x00"  # an empty fixed-Huffman block with the final bit set
 _pool: ThreadPoolExecutor | None = None
 
