@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import multiprocessing
+import os
 import random
 import resource
 import statistics
@@ -296,6 +297,9 @@ def _child(
 def run_once(job: Job, preload: list[str], src: Path, dst: Path) -> tuple[float, float] | None:
     """Seconds and peak RSS (MB) of one conversion in its own process; None if the
     engine failed (it is reported, not hidden)."""
+    # Start every engine on a quiet disk: the previous engine's output (up to 1 GB) is
+    # otherwise still being written back while the next one runs.
+    os.sync()
     queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
     process = multiprocessing.Process(target=_child, args=(job, preload, src, dst, queue))
     process.start()
