@@ -147,22 +147,29 @@ def test_hdf5_refuses_a_nul_inside_text_by_column(tmp_path: Path) -> None:
     assert read_table(target)["name"].isna().tolist() == [False, True]
 
 
+@pytest.mark.parametrize("compression", ["gzip", "none", "lzf"])
 def test_hdf5_many_chunks_late_nulls_and_a_wide_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: str
 ) -> None:
     """The sink writes whole chunks and carries the rest over: values, the order of
-    rows and a mask that starts late (a column's first NA in its third chunk) survive."""
+    rows and a mask that starts late (a column's first NA in its third chunk) survive,
+    with chunks gzip'd by us (ISA-L, written directly), stored raw, or lzf'd by h5py;
+    the last chunk is a part one."""
     monkeypatch.setattr(hdf5, "BUFFER_BYTES", 64 * 1024)
     monkeypatch.setattr(readers, "DEFAULT_BLOCK", 32 * 1024)
     rows = 10_000
     lines = ["id,value,label"] + [
         f"r{i},{i}.25,{'NA' if i > 2500 and i % 7 == 0 else f'l{i}'}" for i in range(rows)
     ]
-    target, result = run(tmp_path, "\n".join(lines) + "\n", "hdf5")
+    options = {"compression": compression}
+    target, result = run(tmp_path, "\n".join(lines) + "\n", "hdf5", options)
     assert result.rows == rows
     with h5py.File(target) as f:
         chunk = f["table/0"].chunks[0]
         assert chunk == hdf5.chunk_rows(["string", "float64", "string"]) and rows > 3 * chunk
+        assert rows % chunk != 0
+        assert f["table/1"].compression == (None if compression == "none" else compression)
+        assert f["table/1"][:].tolist() == [i + 0.25 for i in range(rows)]  # h5py alone
         assert "1_na" not in f["table"] and f["table/2_na"].shape == (rows,)
     df = read_table(target)
     assert df["id"].tolist() == [f"r{i}" for i in range(rows)]
@@ -172,7 +179,7 @@ def test_hdf5_many_chunks_late_nulls_and_a_wide_table(
     width = 300  # 300 columns: chunks of fewer rows, still whole
     header = "gene," + ",".join(f"s{j}" for j in range(width))
     body = [f"g{i}," + ",".join(str(i * j) for j in range(width)) for i in range(3000)]
-    target, _ = run(tmp_path, "\n".join([header, *body]) + "\n", "hdf5", name="wide.csv")
+    target, _ = run(tmp_path, "\n".join([header, *body]) + "\n", "hdf5", options, name="wide.csv")
     with h5py.File(target) as f:
         assert f["table/0"].chunks[0] == hdf5.MIN_CHUNK_ROWS
     df = read_table(target)

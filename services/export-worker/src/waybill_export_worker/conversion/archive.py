@@ -6,38 +6,18 @@ import re
 import shutil
 import zipfile
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
 
-from waybill_export_worker.conversion.cpus import usable_cpus
+from waybill_export_worker.conversion import deflate
 
-try:
-    from isal import isal_zlib
-except ImportError:  # pragma: no cover - isal is a dependency of the worker
-    isal_zlib = None  # type: ignore[assignment]
-
-ISAL_LEVEL = 2  # ISA-L levels are 0-3; 2 compresses about as well as zlib's 6
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:]+")
 _STORED = {".parquet", ".xlsx", ".gz", ".zip", ".h5", ".bz2", ".xz", ".zst"}
 
 
 PIECE_BYTES = 1024 * 1024
-_WORKERS = usable_cpus()
 _FINAL_BLOCK = b"\x03\x00"  # an empty fixed-Huffman block with the final bit set
-_pool: ThreadPoolExecutor | None = None
-
-
-def _deflate_pool() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="deflate")
-    return _pool
-
-
-def _deflate_piece(piece: bytes) -> bytes:
-    compressor = isal_zlib.compressobj(ISAL_LEVEL, isal_zlib.DEFLATED, -15)
-    return compressor.compress(piece) + compressor.flush(isal_zlib.Z_SYNC_FLUSH)
 
 
 class ParallelDeflate:
@@ -49,7 +29,7 @@ class ParallelDeflate:
     order, with at most two pieces per core in flight."""
 
     def __init__(self) -> None:
-        self.pool = _deflate_pool()
+        self.pool = deflate.pool()
         self.buffer = bytearray()
         self.pending: deque[Future[bytes]] = deque()
 
@@ -69,7 +49,7 @@ class ParallelDeflate:
             view = view[PIECE_BYTES:]
         self.buffer += view
         done = []
-        while self.pending and (self.pending[0].done() or len(self.pending) > 2 * _WORKERS):
+        while self.pending and (self.pending[0].done() or len(self.pending) > 2 * deflate.WORKERS):
             done.append(self.pending.popleft().result())
         return b"".join(done)
 
@@ -82,14 +62,14 @@ class ParallelDeflate:
         return b"".join(done) + _FINAL_BLOCK
 
     def _submit(self, piece: bytes) -> None:
-        self.pending.append(self.pool.submit(_deflate_piece, piece))
+        self.pending.append(self.pool.submit(deflate.raw_piece, piece))
 
 
 def use_fast_deflate(dst: object) -> None:
     """Deflate a zip member with ISA-L on every core instead of zlib on one: the same
     raw deflate format (zipfile still computes CRC and sizes). zipfile keeps its
     compressor in a private attribute; without it, zlib does the work as usual."""
-    if isal_zlib is not None and getattr(dst, "_compressor", None) is not None:
+    if getattr(dst, "_compressor", None) is not None:
         dst._compressor = ParallelDeflate()  # type: ignore[attr-defined]
 
 

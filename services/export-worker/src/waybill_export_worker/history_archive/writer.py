@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from waybill_export_worker.conversion.archive import ISAL_LEVEL, use_fast_deflate
+from waybill_export_worker.conversion.archive import use_fast_deflate
+from waybill_export_worker.conversion.deflate import ISAL_LEVEL
 from waybill_export_worker.history_archive.codec import (
     CRATE_MEMBER,
     FORMAT_VERSION,
