@@ -409,7 +409,12 @@ def main() -> None:
         for fmt in args.formats:
             bench_format(fmt, head(src, args.excel_rows) if fmt == "excel" else src, args.repeat)
         if name == "deseq":
-            zip_deflate(src)
+            # In a process of its own, as every conversion: importing our packager
+            # starts polars' and jemalloc's threads, and a process forked later from
+            # one holding them can deadlock (a matrix conversion hung there).
+            process = multiprocessing.Process(target=zip_deflate, args=(src,))
+            process.start()
+            process.join()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
 from types import TracebackType
+from typing import IO, Literal
 
 from waybill_export_worker.conversion import deflate
 
@@ -63,6 +64,24 @@ class ParallelDeflate:
 
     def _submit(self, piece: bytes) -> None:
         self.pending.append(self.pool.submit(deflate.raw_piece, piece))
+
+
+class FastDeflateZipFile(zipfile.ZipFile):
+    """A ZipFile whose deflated members go through `use_fast_deflate`, for libraries
+    that write their own zip (xlsxwriter packs a workbook with ZipFile.write)."""
+
+    def open(
+        self,
+        name: str | zipfile.ZipInfo,
+        mode: Literal["r", "w"] = "r",
+        pwd: bytes | None = None,
+        *,
+        force_zip64: bool = False,
+    ) -> IO[bytes]:
+        member = super().open(name, mode, pwd, force_zip64=force_zip64)
+        if mode == "w":
+            use_fast_deflate(member)
+        return member
 
 
 def use_fast_deflate(dst: object) -> None:
