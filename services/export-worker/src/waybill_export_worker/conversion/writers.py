@@ -267,9 +267,9 @@ class ExcelSink:
 
     def write(self, batch: pa.RecordBatch) -> None:
         # Per column, once per batch: Python values xlsxwriter's write_row types by
-        # itself (bool, number, str; None is no cell), so each row is one call: a call
-        # per cell cost ~20% more. Text that needs its own call is written after its
-        # row: risky text with the quote-prefix format, and "" (write_row skips it).
+        # itself (bool, number, str; None is no cell), one call per row. Text that
+        # needs its own call is written after its row, in the same row: risky text
+        # with the quote-prefix format, and "" (write_row would leave no cell).
         columns, special = self._plan(batch)
         first = 1 if self.options.include_index else 0
         sheet = self.sheet
