@@ -94,6 +94,16 @@ def test_csv_round_trip_with_formula_escape(tmp_path: Path) -> None:
     assert pd.read_csv(off)["note"][1] == "=SUM(A1:A2)"
 
 
+@pytest.mark.parametrize(
+    "options", [{}, {"encoding": "latin-1"}], ids=["polars-engine", "general-path"]
+)
+def test_csv_formula_escape_keeps_numbers_and_na(tmp_path: Path, options: dict) -> None:
+    text = 'id,note\n1,=SUM(A1)\n2,-5\n3,+x\n4,NA\n5,@me\n6,plain\n7,"\ttab"\n8,-1e-3\n'
+    target, _ = run(tmp_path, text, "csv", options)
+    df = pd.read_csv(target, dtype=str, keep_default_na=False, encoding="latin-1")
+    assert list(df["note"]) == ["'=SUM(A1)", "-5", "'+x", "", "'@me", "plain", "'\ttab", "-1e-3"]
+
+
 def test_tsv_and_csv_options(tmp_path: Path) -> None:
     target, _ = run(tmp_path, "a,b\n1,x\n", "tsv")
     assert (

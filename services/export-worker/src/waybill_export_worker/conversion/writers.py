@@ -48,7 +48,10 @@ class Sink(Protocol):
 
 
 def escape_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Prefix a quote to text cells that look like formulas and are not numbers."""
+    """Prefix a quote to text cells that look like formulas and are not numbers.
+    No Python scalars (a fill value, a string to join): pyarrow imports pandas for
+    the first one in a process (see ExcelSink._cells). NA stays NA: its `risky` is
+    null, and so is if_else's result."""
     columns = []
     for column in batch.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -56,8 +59,8 @@ def escape_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
                 pc.match_substring_regex(column, FORMULA),
                 pc.invert(pc.match_substring_regex(column, NUMBER)),
             )
-            risky = pc.fill_null(risky, False)
-            column = pc.if_else(risky, pc.binary_join_element_wise("'", column, ""), column)
+            quoted = pc.utf8_replace_slice(column, start=0, stop=0, replacement="'")
+            column = pc.if_else(risky, quoted, column)
         columns.append(column)
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
