@@ -67,8 +67,10 @@ class ParallelDeflate:
 
 
 class FastDeflateZipFile(zipfile.ZipFile):
-    """A ZipFile whose deflated members go through `use_fast_deflate`, for libraries
-    that write their own zip (xlsxwriter packs a workbook with ZipFile.write)."""
+    """A ZipFile whose deflated members are deflated by ISA-L on every core instead of
+    zlib on one: the same raw deflate format (zipfile still computes CRC and sizes).
+    Our packagers use it, and so does xlsxwriter (writers.ExcelSink). zipfile keeps
+    a member's compressor in a private attribute; without it, zlib does the work."""
 
     def open(
         self,
@@ -79,17 +81,9 @@ class FastDeflateZipFile(zipfile.ZipFile):
         force_zip64: bool = False,
     ) -> IO[bytes]:
         member = super().open(name, mode, pwd, force_zip64=force_zip64)
-        if mode == "w":
-            use_fast_deflate(member)
+        if mode == "w" and getattr(member, "_compressor", None) is not None:
+            member._compressor = ParallelDeflate()  # type: ignore[attr-defined]
         return member
-
-
-def use_fast_deflate(dst: object) -> None:
-    """Deflate a zip member with ISA-L on every core instead of zlib on one: the same
-    raw deflate format (zipfile still computes CRC and sizes). zipfile keeps its
-    compressor in a private attribute; without it, zlib does the work as usual."""
-    if getattr(dst, "_compressor", None) is not None:
-        dst._compressor = ParallelDeflate()  # type: ignore[attr-defined]
 
 
 def safe_member_name(name: str, taken: set[str]) -> str:
@@ -108,7 +102,7 @@ def safe_member_name(name: str, taken: set[str]) -> str:
 
 class ZipPackager:
     def __init__(self, path: Path) -> None:
-        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self._zip = FastDeflateZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
 
     def add_file(self, member_name: str, source: Path, *, compress: bool | None = None) -> None:
         if compress is None:
@@ -117,8 +111,6 @@ class ZipPackager:
         info = zipfile.ZipInfo(member_name)
         info.compress_type = method
         with source.open("rb") as src, self._zip.open(info, "w", force_zip64=True) as dst:
-            if compress:
-                use_fast_deflate(dst)
             shutil.copyfileobj(src, dst, 1024 * 1024)
 
     def add_bytes(self, member_name: str, data: bytes) -> None:

@@ -49,9 +49,8 @@ class Sink(Protocol):
 
 def escape_formulas(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Prefix a quote to text cells that look like formulas and are not numbers.
-    No Python scalars (a fill value, a string to join): pyarrow imports pandas for
-    the first one in a process (see ExcelSink._cells). NA stays NA: its `risky` is
-    null, and so is if_else's result."""
+    No Python scalars (CONVERSION.md: pyarrow would import pandas). NA stays NA: its
+    `risky` is null, and so is if_else's result."""
     columns = []
     for column in batch.columns:
         if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
@@ -232,7 +231,8 @@ class ExcelSink:
         import xlsxwriter.workbook
 
         # xlsxwriter deflates the sheet's XML with zlib on one core, ~15% of an Excel
-        # conversion: its workbooks are packed by our ZipFile instead (ISA-L, every core).
+        # conversion: it packs with our ZipFile instead (xlsxwriter.workbook's own
+        # name for the class; idempotent, so each sink may set it).
         xlsxwriter.workbook.ZipFile = FastDeflateZipFile
         width = len(schema) + (1 if options.include_index else 0)
         if width > EXCEL_MAX_COLUMNS:
@@ -305,10 +305,8 @@ class ExcelSink:
         t = column.type
         if pa.types.is_boolean(t) or pa.types.is_integer(t):
             return column.to_pylist(), {}
-        # No Python value goes into pyarrow here (a fill value, a scalar to compare
-        # with, to_numpy over nulls): the first such conversion in a process imports
-        # pandas, ~0.5 s and 45 MB that nothing else on this path needs. Text is
-        # checked by polars instead.
+        # No Python value goes into pyarrow here (CONVERSION.md: it imports pandas);
+        # text is checked by polars.
         if pa.types.is_floating(t):
             if pc.all(pc.or_kleene(pc.is_finite(column), pc.is_null(column))).as_py():
                 return column.to_pylist(), {}

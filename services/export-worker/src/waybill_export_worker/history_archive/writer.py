@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from waybill_export_worker.conversion.archive import use_fast_deflate
+from waybill_export_worker.conversion.archive import FastDeflateZipFile
 from waybill_export_worker.conversion.deflate import ISAL_LEVEL
 from waybill_export_worker.history_archive.codec import (
     CRATE_MEMBER,
@@ -151,7 +151,9 @@ def _write_zip(
     paths: dict[int, str] = {}
     total = 0
     date_time = _zip_time(snapshot)
-    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
+    with FastDeflateZipFile(
+        target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
+    ) as archive:
         for record, name, source in dataset_files:
             info = zipfile.ZipInfo(name, date_time=date_time)
             info.external_attr = 0o100644 << 16
@@ -163,8 +165,6 @@ def _write_zip(
             # The size up front lets zipfile decide on zip64 itself (past 2 GiB).
             info.file_size = record.file.size
             with source.open("rb") as src, archive.open(info, "w") as dst:
-                if info.compress_type == zipfile.ZIP_DEFLATED:
-                    use_fast_deflate(dst)
                 total += _copy_checked(record, src, dst)
             paths[record.id] = name
         for name, payload in (
