@@ -444,7 +444,28 @@ def test_polars_and_pyarrow_engines_agree(
     assert [late[k] for k in ("flag", "name", "score", "count", "big", "note")] == [None] * 6
 
 
+def test_hdf5_and_excel_widen_and_learn_markers_as_the_sinks_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The general path (pyarrow's reader, our writers) restarts like polars' sinks
+    when a value past the sample needs a wider column (3.5 in an int column, an int64
+    overflow) or is an NA marker the sample never saw: the same rows, the same types."""
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 4096)  # the late values are past the sample
+    fast, _ = run(tmp_path, AGREE, "parquet")
+    general, result = run(tmp_path, AGREE, "hdf5")
+    assert result.rows == 3005
+    assert read_back(general, "hdf5") == read_back(fast, "parquet")
+    assert pq.read_table(fast).schema.field("count").type == pa.float64()
+
+    book, _ = run(tmp_path, AGREE, "excel")
+    rows = list(openpyxl.load_workbook(book, read_only=True).worksheets[0].values)
+    assert rows[-2][3:6] == (1.5e300, 3.5, "99999999999999999999")
+    assert rows[-1][1:] == (None,) * 6
+
+
 def read_back(path: Path, fmt: str) -> list[dict[str, object]]:
+    if fmt == "hdf5":
+        return pa.Table.from_batches(list(readers.hdf5_batches(path, None))).to_pylist()
     if fmt == "parquet":
         return pq.read_table(path).to_pylist()
     if fmt == "json" and path.read_text().startswith("["):

@@ -4,7 +4,7 @@ parquet or hdf5. Engine choices and figures: services/export-worker/CONVERSION.m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +12,8 @@ import pyarrow as pa
 
 from waybill_export_worker.conversion import polars_engine, readers
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
-from waybill_export_worker.conversion.pipeline import read_ahead
-from waybill_export_worker.conversion.writers import open_sink
+from waybill_export_worker.conversion.pipeline import ReadAhead
+from waybill_export_worker.conversion.writers import Sink, open_sink
 from waybill_shared.export_options import ExportOptions
 from waybill_shared.formats import detect_format
 
@@ -129,31 +129,39 @@ def convert(
     for _ in range(MAX_RESTARTS):
         warnings: list[str] = []
         schema = schema_of()
-        sink = open_sink(target, target_format, schema, options, warnings)
-        rows = 0
-        # A sink slower per value than the rest (Excel) says how many rows it takes at once.
-        step = getattr(sink, "rows_per_write", SLICE_ROWS)
-        try:
-            for block in read_ahead(batches()):
-                # Slices keep a cancel (checked between them) within a fraction of a second.
-                for offset in range(0, max(block.num_rows, 1), step):
-                    if should_stop is not None and should_stop():
-                        raise ConversionCancelled
-                    batch = block.slice(offset, step)
-                    sink.write(batch)
-                    rows += batch.num_rows
-        except readers.Restart:
-            sink.close()
-            target.unlink(missing_ok=True)
-            continue
-        except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
-            sink.close()
-            raise ConversionError(f"cannot convert: {exc}") from exc
-        except BaseException:
-            sink.close()
-            raise
-        sink.close()
+        with ReadAhead(batches()) as stream:  # reading starts while the sink is opened
+            try:
+                rows = _write(
+                    stream, open_sink(target, target_format, schema, options, warnings), should_stop
+                )
+            except readers.Restart:
+                target.unlink(missing_ok=True)
+                continue
         return ConversionResult(
             rows=rows, columns=len(schema), warnings=warnings, bytes_read=read["bytes"]
         )
     raise ConversionError("the column types kept changing; giving up")
+
+
+def _write(
+    stream: Iterable[pa.RecordBatch], sink: Sink, should_stop: Callable[[], bool] | None
+) -> int:
+    """Everything `stream` yields into `sink`, which is closed whatever happens;
+    returns the number of rows."""
+    # A sink slower per value than the rest (Excel) says how many rows it takes at once.
+    step = getattr(sink, "rows_per_write", SLICE_ROWS)
+    rows = 0
+    try:
+        for block in stream:
+            # Slices keep a cancel (checked between them) within a fraction of a second.
+            for offset in range(0, max(block.num_rows, 1), step):
+                if should_stop is not None and should_stop():
+                    raise ConversionCancelled
+                batch = block.slice(offset, step)
+                sink.write(batch)
+                rows += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        raise ConversionError(f"cannot convert: {exc}") from exc
+    finally:
+        sink.close()
+    return rows
