@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from waybill_export_worker.conversion import deflate
+from waybill_export_worker.conversion.archive import PIECE_BYTES
 from waybill_export_worker.history_archive import (
     ArchiveLimits,
     read_archive,
@@ -142,7 +144,10 @@ def test_invalid_snapshot_is_refused_before_writing(tmp_path: Path, built: Any) 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_memory_stays_flat_with_a_large_file(tmp_path: Path, built: Any, fmt: str) -> None:
     """A 48 MiB dataset goes through write, open (verification) and extract with a
-    Python heap that grows by a few MiB at most: nothing holds a whole file."""
+    Python heap that grows by a few MiB at most: nothing holds a whole file. A zip
+    also holds the deflate pool's pieces in flight (up to 2 per worker and one more,
+    each 1 MiB in and, for random data, ~1 MiB out): 6-12 MiB on two cores, by how
+    the pool was scheduled."""
     big = tmp_path / "big"
     block = os.urandom(1024 * 1024)
     digest = hashlib.sha256()
@@ -168,7 +173,8 @@ def test_memory_stays_flat_with_a_large_file(tmp_path: Path, built: Any, fmt: st
     finally:
         tracemalloc.stop()
     print(f"\n{fmt}: 48 MiB file, Python heap peak {peak / 2**20:.1f} MiB")
-    assert peak < 12 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB"
+    in_flight = (2 * deflate.WORKERS + 1) * 2 * PIECE_BYTES if fmt.endswith("zip") else 0
+    assert peak < 6 * 1024 * 1024 + in_flight, f"peak {peak / 2**20:.1f} MiB"
     assert (tmp_path / "out").stat().st_size == big.stat().st_size
 
 
