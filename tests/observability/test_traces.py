@@ -127,7 +127,13 @@ def test_one_trace_across_gateway_worker_and_tracker(traced: tuple[Stack, Receiv
         ids = {s["id"] for s in spans}
         complete = not [s for s in spans if s["parent"] and s["parent"] not in ids]
         # Children are exported before their parents end: wait until every parent is in.
-        return spans if {"gateway", "export-worker", "tracker"} <= services and complete else None
+        # The tracker exports twice in this trace (its outbox publish, then its consumption
+        # of the worker's events): wait for the second, or the first alone can satisfy this.
+        tracker_consumed = any(
+            s["service"] == "tracker" and s["name"].endswith("receive") for s in spans
+        )
+        wanted = {"gateway", "export-worker", "tracker"} <= services and tracker_consumed
+        return spans if wanted and complete else None
 
     spans = wait_for(
         trace_spans, timeout=60, message="spans from gateway, worker and tracker in one trace"
