@@ -463,6 +463,45 @@ def test_hdf5_and_excel_widen_and_learn_markers_as_the_sinks_do(
     assert rows[-1][1:] == (None,) * 6
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "hdf5"])  # polars' sink, and the general path
+def test_a_sparse_matrix_whose_columns_turn_decimal_past_the_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Every count column is 0 throughout the sample and holds decimals later, more
+    columns than a conversion may restart: the whole file settles the types in one
+    pass instead. Each value survives; the column that stays whole stays int; an NA
+    marker first seen late is null."""
+    monkeypatch.setattr(readers, "DEFAULT_BLOCK", 4096)  # a 4 KiB sample: ~40 rows
+    width = polars_engine.MAX_RESTARTS + 16
+    header = "cell,whole," + ",".join(f"g{j}" for j in range(width))
+    lines = [f"c{i},{i}," + ",".join(["0"] * width) for i in range(400)]
+    lines += [f"c{i},N/A," + ",".join(f"{j}.25" for j in range(width)) for i in range(400, 410)]
+    target, result = run(tmp_path, "\n".join([header, *lines]) + "\n", fmt)
+    assert result.rows == 410
+    rows = read_back(target, fmt)
+    assert [r["whole"] for r in rows] == [*range(400), *[None] * 10]
+    assert [r["g7"] for r in rows] == [0.0] * 400 + [7.25] * 10
+    assert all(r[f"g{j}"] == j + 0.25 for r in rows[400:] for j in range(width))
+    types = pq.read_schema(target).types if fmt == "parquet" else None
+    if types is not None:
+        assert types[1] == pa.int64() and set(types[2:]) == {pa.float64()}
+
+
+def test_the_whole_file_type_pass_stops_on_cancel(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("a,b\n" + "1,2\n" * 1000)
+    calls: list[int] = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return True
+
+    csv_source = readers.CsvSource(source, delimiter=",", on_read=None, should_stop=should_stop)
+    with pytest.raises(ConversionCancelled):
+        csv_source.settle_types()
+    assert calls == [1]
+
+
 def read_back(path: Path, fmt: str) -> list[dict[str, object]]:
     if fmt == "hdf5":
         return pa.Table.from_batches(list(readers.hdf5_batches(path, None))).to_pylist()

@@ -113,7 +113,10 @@ def convert(
 
     if source_format in CSV_INPUTS:
         csv_source = readers.CsvSource(
-            source, delimiter="\t" if source_format == "tsv" else ",", on_read=on_read
+            source,
+            delimiter="\t" if source_format == "tsv" else ",",
+            on_read=on_read,
+            should_stop=should_stop,
         )
         if csv_source.sample_rows > 0 and polars_engine.supports(target_format, options):
             rows = polars_engine.convert_csv(
