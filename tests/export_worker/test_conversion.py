@@ -326,6 +326,67 @@ def test_not_tabular_or_corrupt_fails_clearly(tmp_path: Path) -> None:
         )
 
 
+@pytest.mark.parametrize("late_row", [30_000, 3], ids=["past-first-block", "in-first-block"])
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_json_lines_whose_types_change_late_keep_every_value(
+    tmp_path: Path, fmt: str, late_row: int
+) -> None:
+    """JSON Lines are typed from the whole file, not a first block: the float makes
+    its column float, text after nulls is text, a late field is a column, and an
+    integer past int64 keeps its digits as text (pyarrow's reader failed on the late
+    ones and read 2**70 as a float)."""
+    records: list[dict[str, object]] = [
+        {"id": i, "count": i, "note": None, "big": i} for i in range(40_000)
+    ]
+    records[late_row] = {"id": late_row, "count": 2.5, "note": "late", "big": 2**70, "new": True}
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert late_row < 100 or source.stat().st_size > 1024 * 1024
+    target = tmp_path / output_filename("out", fmt)
+    result = convert(
+        source=source,
+        source_format="jsonl",
+        target=target,
+        target_format=fmt,
+        options=parse_export_options(fmt, {}),
+    )
+    assert result.rows == 40_000
+    if fmt == "csv":  # as text: the CSV cells themselves
+        rows = pd.read_csv(target, dtype=str, keep_default_na=False).to_dict(orient="records")
+        expected = ["2.5", "late", str(2**70), "true"]
+        first, last = ["0", "", "0", ""], ["39999", "", "39999", ""]
+    else:
+        rows = read_back(target, fmt)
+        expected = [2.5, "late", str(2**70), True]
+        first, last = [0.0, None, "0", None], [39999.0, None, "39999", None]
+    columns = ("count", "note", "big", "new")
+    assert [rows[late_row][k] for k in columns] == expected
+    assert [rows[0][k] for k in columns] == first and [rows[-1][k] for k in columns] == last
+
+
+def test_nested_values_reach_flat_formats_as_json_text(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"a": 1, "n": {"b": "x"}, "l": [1, 2]}\n{"a": 2, "n": null, "l": []}\n')
+    texts = {}
+    for fmt in ("csv", "hdf5", "excel", "parquet"):
+        target = tmp_path / output_filename("out", fmt)
+        convert(
+            source=source,
+            source_format="jsonl",
+            target=target,
+            target_format=fmt,
+            options=parse_export_options(fmt, {}),
+        )
+        if fmt == "excel":
+            values = list(openpyxl.load_workbook(target).active.values)[1:]
+            texts[fmt] = [(row[1], row[2]) for row in values]
+        else:
+            texts[fmt] = [(r["n"], r["l"]) for r in read_back(target, fmt)]
+    flat = [('{"b": "x"}', "[1, 2]"), (None, "[]")]
+    assert texts["csv"] == texts["hdf5"] == texts["excel"] == flat
+    assert texts["parquet"] == [({"b": "x"}, [1, 2]), (None, [])]  # nesting kept
+
+
 def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
     parquet, _ = run(tmp_path, TRICKY, "parquet")
     for name, fmt in ((parquet, "parquet"),):

@@ -337,7 +337,50 @@ class ExcelSink:
         self.book.close()
 
 
+class NestedAsJson:
+    """Flat formats (CSV, TSV, Excel, HDF5) have no nested values: a struct, list or
+    map column (from a JSON or Parquet input) reaches them as its JSON text, the
+    form a reader can parse back. JSON and Parquet keep the nesting."""
+
+    def __init__(self, sink: Sink, nested: list[int]) -> None:
+        self.sink = sink
+        self.nested = nested
+
+    def __getattr__(self, name: str) -> Any:  # the sink's own settings (rows_per_write)
+        return getattr(self.sink, name)
+
+    @staticmethod
+    def flat_schema(schema: pa.Schema) -> tuple[pa.Schema, list[int]]:
+        nested = [i for i, f in enumerate(schema) if pa.types.is_nested(f.type)]
+        for i in nested:
+            schema = schema.set(i, pa.field(schema.field(i).name, pa.string()))
+        return schema, nested
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        columns = list(batch.columns)
+        for i in self.nested:
+            # Rare and small next to a table's flat columns: Python's json is enough.
+            columns[i] = pa.array(
+                [None if v is None else json.dumps(v, default=str) for v in columns[i].to_pylist()],
+                pa.string(),
+            )
+        self.sink.write(pa.RecordBatch.from_arrays(columns, names=batch.schema.names))
+
+    def close(self) -> None:
+        self.sink.close()
+
+
 def open_sink(
+    target: Path, target_format: str, schema: pa.Schema, options: ExportOptions, warnings: list[str]
+) -> Sink:
+    if target_format in ("csv", "tsv", "excel", "hdf5"):
+        flat, nested = NestedAsJson.flat_schema(schema)
+        if nested:
+            return NestedAsJson(_open_sink(target, target_format, flat, options, warnings), nested)
+    return _open_sink(target, target_format, schema, options, warnings)
+
+
+def _open_sink(
     target: Path, target_format: str, schema: pa.Schema, options: ExportOptions, warnings: list[str]
 ) -> Sink:
     if target_format in ("csv", "tsv"):
