@@ -387,6 +387,32 @@ def test_nested_values_reach_flat_formats_as_json_text(tmp_path: Path) -> None:
     assert texts["parquet"] == [({"b": "x"}, [1, 2]), (None, [])]  # nesting kept
 
 
+def test_an_excel_input_whose_types_change_in_a_later_chunk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Types come from the first chunk of rows; a later chunk's float, text or first
+    value widens its column and the file is read again: nothing is cast unsafely
+    (a late 1.5 in an int column was written as 1)."""
+    monkeypatch.setattr(readers, "EXCEL_CHUNK_ROWS", 10)
+    text = "id,count,label,empty\n" + "".join(f"{i},{i},{i},\n" for i in range(30))
+    text += "30,2.5,x,late\n"
+    book, _ = run(tmp_path, text, "excel", {"formula_escape": False})
+    target = tmp_path / "from_excel.parquet"
+    result = convert(
+        source=book,
+        source_format="excel",
+        target=target,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+    )
+    table = pq.read_table(target)
+    assert result.rows == 31
+    assert table.schema.types == [pa.int64(), pa.float64(), pa.string(), pa.string()]
+    assert table.column("count").to_pylist() == [*map(float, range(30)), 2.5]
+    assert table.column("label").to_pylist() == [*map(str, range(30)), "x"]
+    assert table.column("empty").to_pylist() == [None] * 30 + ["late"]
+
+
 def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
     parquet, _ = run(tmp_path, TRICKY, "parquet")
     for name, fmt in ((parquet, "parquet"),):

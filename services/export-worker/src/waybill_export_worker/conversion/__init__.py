@@ -69,7 +69,8 @@ def _source(
         )
         return _peeked(stream)
     if source_format == "excel":
-        return _peeked(lambda: readers.excel_batches(source, on_read))
+        excel = readers.ExcelSource(source, on_read)
+        return excel.start, excel.batches
     if source_format == "hdf5":
         return _peeked(lambda: readers.hdf5_batches(source, on_read))
     raise ConversionError(f"not a tabular file (detected format: {source_format})")

@@ -52,6 +52,7 @@ INFER_CELLS = 500_000
 # columns are all 0 in the sample and hold decimals later fails one column per restart.
 SETTLE_AFTER_WIDENINGS = 2
 SETTLE_BLOCK = 1024 * 1024
+EXCEL_CHUNK_ROWS = 50_000
 
 
 class PacedFile:
@@ -457,74 +458,95 @@ def parquet_batches(
     return pf.schema_arrow, stream()
 
 
-def excel_batches(
-    path: Path, on_read: Callable[[int], None] | None, chunk: int = 50_000
-) -> Iterator[pa.RecordBatch]:
-    """The first sheet, streamed with openpyxl's read-only mode."""
-    import openpyxl
+class ExcelSource:
+    """The first sheet, streamed with openpyxl's read-only mode in chunks of rows.
+    Types come from the first chunk; a later chunk that needs a wider type for a
+    column (int -> float, null -> anything, a mix -> text) widens it, and the file
+    is converted again from the start (Restart). Values are never cast unsafely:
+    before, a late 1.5 in an int column was written as 1.
 
+    `start()` opens a pass and returns its schema (reading the first chunk);
+    `batches()` streams that pass."""
+
+    def __init__(self, path: Path, on_read: Callable[[int], None] | None) -> None:
+        self.path = path
+        self.on_read = on_read
+        self.types: list[pa.DataType] | None = None  # null until a value says more
+        self._first: pa.RecordBatch | None = None
+        self._rest: Iterator[pa.RecordBatch] = iter(())
+
+    def start(self) -> pa.Schema:
+        self._rest = self._read()
+        self._first = next(self._rest, None)
+        return self._first.schema if self._first is not None else pa.schema([])
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self._first is not None:
+            yield self._first
+        yield from self._rest
+
+    def _read(self) -> Iterator[pa.RecordBatch]:
+        import openpyxl
+
+        try:
+            book = openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+        except Exception as exc:
+            raise ConversionError(f"not a readable Excel file: {exc}") from exc
+        try:
+            rows = book.worksheets[0].iter_rows(values_only=True)
+            header = next(rows, None)
+            if header is None:
+                return
+            names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
+            block: list[tuple[Any, ...]] = []
+            emitted = False
+            for row in rows:
+                block.append(tuple(row[: len(names)]) + (None,) * (len(names) - len(row)))
+                if len(block) >= EXCEL_CHUNK_ROWS:
+                    yield self._batch(names, block, emitted)
+                    emitted, block = True, []
+            if block or not emitted:
+                yield self._batch(names, block, emitted)
+        finally:
+            book.close()
+        if self.on_read is not None:
+            self.on_read(self.path.stat().st_size)
+
+    def _batch(
+        self, names: list[str], block: list[tuple[Any, ...]], emitted: bool
+    ) -> pa.RecordBatch:
+        columns = list(zip(*block, strict=True)) if block else [()] * len(names)
+        arrays = [_python_values(list(values)) for values in columns]
+        found = [a.type for a in arrays]
+        types = (
+            found
+            if self.types is None
+            else [_join(t, f) for t, f in zip(self.types, found, strict=True)]
+        )
+        if emitted and types != self.types:
+            self.types = types
+            raise Restart("a later chunk needs wider column types")
+        self.types = types
+        # A column with no value yet is written as text, as CSV's are.
+        schema = pa.schema(
+            [(n, pa.string() if t == pa.null() else t) for n, t in zip(names, types, strict=True)]
+        )
+        return pa.RecordBatch.from_arrays(
+            [
+                a if a.type == f.type else a.cast(f.type)
+                for a, f in zip(arrays, schema, strict=True)
+            ],
+            schema=schema,
+        )
+
+
+def _python_values(values: list[Any]) -> pa.Array:
+    """One column of a chunk, typed as pyarrow infers it (ints and floats together are
+    floats); a mix it refuses, or an integer past int64, as text."""
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        raise ConversionError(f"not a readable Excel file: {exc}") from exc
-    try:
-        rows = book.worksheets[0].iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            return
-        names = [str(h) if h is not None else f"column_{i + 1}" for i, h in enumerate(header)]
-        schema: pa.Schema | None = None
-        block: list[tuple[Any, ...]] = []
-
-        def flush() -> pa.RecordBatch:
-            nonlocal schema
-            columns = list(zip(*block, strict=False)) if block else [() for _ in names]
-            arrays = []
-            for i, _ in enumerate(names):
-                values = list(columns[i]) if i < len(columns) else [None] * len(block)
-                target = schema.field(i).type if schema is not None else None
-                try:
-                    array = pa.array(values, type=target)
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    array = pa.array(
-                        [None if v is None else str(v) for v in values], type=pa.string()
-                    )
-                arrays.append(array)
-            batch = pa.RecordBatch.from_arrays(arrays, names=names)
-            if schema is None:
-                schema = pa.schema(
-                    [
-                        (n, pa.string() if a.type == pa.null() else a.type)
-                        for n, a in zip(names, arrays, strict=True)
-                    ]
-                )
-                batch = batch.cast(schema)
-            elif batch.schema != schema:
-                batch = pa.RecordBatch.from_arrays(
-                    [
-                        a
-                        if a.type == f.type
-                        else pa.array(
-                            [None if v is None else str(v) for v in a.to_pylist()], pa.string()
-                        )
-                        for a, f in zip(batch.columns, schema, strict=True)
-                    ],
-                    names=names,
-                )
-                batch = batch.cast(schema, safe=False) if batch.schema != schema else batch
-            return batch
-
-        for row in rows:
-            block.append(tuple(row[: len(names)]) + (None,) * (len(names) - len(row)))
-            if len(block) >= chunk:
-                yield flush()
-                block = []
-        if block or schema is None:
-            yield flush()
-    finally:
-        book.close()
-    if on_read is not None:
-        on_read(path.stat().st_size)
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def hdf5_batches(
