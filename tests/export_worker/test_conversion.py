@@ -12,6 +12,7 @@ from pathlib import Path
 import h5py
 import openpyxl
 import pandas as pd
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -411,6 +412,28 @@ def test_an_excel_input_whose_types_change_in_a_later_chunk(
     assert table.column("count").to_pylist() == [*map(float, range(30)), 2.5]
     assert table.column("label").to_pylist() == [*map(str, range(30)), "x"]
     assert table.column("empty").to_pylist() == [None] * 30 + ["late"]
+
+
+def test_a_json_array_input_reports_progress_through_the_file(tmp_path: Path) -> None:
+    """DuckDB's own progress for the query, which moves per buffer it reads (~32 MB):
+    the file must span several."""
+    source = tmp_path / "in.json"
+    n = 2_000_000
+    pl.DataFrame({"id": range(n), "x": [i / 3 for i in range(n)]}).write_json(source)
+    assert source.stat().st_size > 64 * 1024 * 1024
+    seen: list[int] = []
+    result = convert(
+        source=source,
+        source_format="json",
+        target=tmp_path / "out.parquet",
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+        on_progress=seen.append,
+    )
+    size = source.stat().st_size
+    assert result.rows == n
+    assert seen == sorted(seen) and seen[-1] == size
+    assert len({v for v in seen if 0 < v < size}) >= 2  # it moves, not one jump to the end
 
 
 def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:

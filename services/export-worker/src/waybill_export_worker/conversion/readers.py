@@ -422,21 +422,32 @@ def json_lines_batches(
 def json_array_batches(
     path: Path, on_read: Callable[[int], None] | None
 ) -> Iterator[pa.RecordBatch]:
-    """A JSON array: DuckDB streams it, typing every column from the whole file."""
+    """A JSON array: DuckDB streams it, typing every column from the whole file.
+    Progress is DuckDB's own estimate for the query (it cannot say bytes read).
+    Known limit: an integer past int64 makes DuckDB type its column as a double,
+    which rounds that column's integers past 2**53 (JSON Lines keep them exact)."""
     import duckdb
 
+    size = path.stat().st_size
     try:
+        # Progress is tracked only when asked for (the default follows whether a
+        # terminal is attached); printing it is not wanted.
         con = duckdb.connect()
+        con.execute("SET enable_progress_bar = true; SET enable_progress_bar_print = false")
         relation = con.sql(
             "SELECT * FROM read_json(?, format = 'array', sample_size = -1)", params=[str(path)]
         )
         reader = relation.to_arrow_reader(64_000)
+        done = 0
         for batch in reader:
             if on_read is not None:
-                on_read(path.stat().st_size // 2)
+                done = max(done, int(size * min(max(con.query_progress(), 0.0), 100.0) / 100))
+                on_read(done)
             yield batch
     except duckdb.Error as exc:
         raise ConversionError(f"not a readable JSON array: {exc}") from exc
+    if on_read is not None:
+        on_read(size)
 
 
 def parquet_batches(
