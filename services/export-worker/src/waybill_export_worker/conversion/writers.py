@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -32,6 +33,7 @@ from waybill_shared.export_options import (
 EXCEL_MAX_ROWS = 1_048_575  # data rows per sheet, the header takes the first row
 EXCEL_MAX_COLUMNS = 16_384
 EXCEL_MAX_CELL = 32_767
+EXCEL_EXACT_INTEGER = 2**53
 # A cancel is checked between writes. Excel costs ~10 us a cell (xlsxwriter; the other
 # writers are 10-100x faster per value), so its writes are sized in cells: 32,768 rows
 # took a second on a slow machine, whatever the width.
@@ -303,8 +305,17 @@ class ExcelSink:
 
     def _cells(self, column: pa.Array) -> tuple[list[Any], dict[int, Any]]:
         t = column.type
-        if pa.types.is_boolean(t) or pa.types.is_integer(t):
+        if pa.types.is_boolean(t):
             return column.to_pylist(), {}
+        if pa.types.is_integer(t):
+            values = column.to_pylist()
+            largest = pl.Series(column).abs().max()
+            if largest is not None and largest > EXCEL_EXACT_INTEGER:  # type: ignore[operator]
+                # Excel holds numbers as doubles: past 2**53 it would round; text keeps it.
+                values = [
+                    str(v) if v is not None and abs(v) > EXCEL_EXACT_INTEGER else v for v in values
+                ]
+            return values, {}
         # No Python value goes into pyarrow here (CONVERSION.md: it imports pandas);
         # text is checked by polars.
         if pa.types.is_floating(t):
@@ -337,46 +348,93 @@ class ExcelSink:
         self.book.close()
 
 
-class NestedAsJson:
-    """Flat formats (CSV, TSV, Excel, HDF5) have no nested values: a struct, list or
-    map column (from a JSON or Parquet input) reaches them as its JSON text, the
-    form a reader can parse back. JSON and Parquet keep the nesting."""
+# A batch's column (and its name, for errors) in the form a format can hold.
+ColumnConversion = Callable[[pa.Array, str], pa.Array]
 
-    def __init__(self, sink: Sink, nested: list[int]) -> None:
+
+class Portable:
+    """Values a format has no type for, in the form its readers take back: nested
+    values (struct, list, map) as their JSON text in CSV, TSV, Excel and HDF5;
+    binary as base64 text; durations as seconds (a float); unsigned 64-bit integers
+    as int64 in Excel and HDF5, refused past int64 rather than rounded. Parquet
+    keeps every type as it is."""
+
+    def __init__(
+        self, sink: Sink, conversions: dict[int, tuple[pa.DataType, ColumnConversion]]
+    ) -> None:
         self.sink = sink
-        self.nested = nested
+        self.conversions = conversions
 
     def __getattr__(self, name: str) -> Any:  # the sink's own settings (rows_per_write)
         return getattr(self.sink, name)
 
     @staticmethod
-    def flat_schema(schema: pa.Schema) -> tuple[pa.Schema, list[int]]:
-        nested = [i for i, f in enumerate(schema) if pa.types.is_nested(f.type)]
-        for i in nested:
-            schema = schema.set(i, pa.field(schema.field(i).name, pa.string()))
-        return schema, nested
+    def plan(
+        schema: pa.Schema, target_format: str
+    ) -> tuple[pa.Schema, dict[int, tuple[pa.DataType, ColumnConversion]]]:
+        """The schema the sink is opened with, and per column changed: (its type
+        there, how to convert a batch's column)."""
+        conversions: dict[int, tuple[pa.DataType, ColumnConversion]] = {}
+        for i, field in enumerate(schema):
+            t = field.type
+            if pa.types.is_nested(t) and target_format != "json":
+                conversions[i] = (pa.string(), _json_text)
+            elif (
+                pa.types.is_binary(t)
+                or pa.types.is_large_binary(t)
+                or pa.types.is_fixed_size_binary(t)
+            ):
+                conversions[i] = (pa.string(), _base64)
+            elif pa.types.is_duration(t):
+                conversions[i] = (pa.float64(), _seconds)
+            elif pa.types.is_uint64(t) and target_format in ("excel", "hdf5"):
+                conversions[i] = (pa.int64(), _int64_or_refuse)
+        for i, (portable, _) in conversions.items():
+            schema = schema.set(i, pa.field(schema.field(i).name, portable))
+        return schema, conversions
 
     def write(self, batch: pa.RecordBatch) -> None:
         columns = list(batch.columns)
-        for i in self.nested:
-            # Rare and small next to a table's flat columns: Python's json is enough.
-            columns[i] = pa.array(
-                [None if v is None else json.dumps(v, default=str) for v in columns[i].to_pylist()],
-                pa.string(),
-            )
+        for i, (_, convert) in self.conversions.items():
+            columns[i] = convert(columns[i], batch.schema.field(i).name)
         self.sink.write(pa.RecordBatch.from_arrays(columns, names=batch.schema.names))
 
     def close(self) -> None:
         self.sink.close()
 
 
+def _json_text(column: pa.Array, _: str) -> pa.Array:
+    # Rare and small next to a table's flat columns: Python's json is enough.
+    values = [None if v is None else json.dumps(v, default=str) for v in column.to_pylist()]
+    return pa.array(values, pa.string())
+
+
+def _base64(column: pa.Array, _: str) -> pa.Array:
+    return pl.Series(column.cast(pa.large_binary())).bin.encode("base64").to_arrow()
+
+
+def _seconds(column: pa.Array, _: str) -> pa.Array:
+    return (pl.Series(column).dt.total_nanoseconds() / 1e9).to_arrow()
+
+
+def _int64_or_refuse(column: pa.Array, name: str) -> pa.Array:
+    series = pl.Series(column)
+    largest = series.max()
+    if largest is not None and largest > 2**63 - 1:  # type: ignore[operator]
+        raise ConversionError(
+            f"column {name!r} holds integers past int64, which this format cannot"
+        )
+    return series.cast(pl.Int64).to_arrow()
+
+
 def open_sink(
     target: Path, target_format: str, schema: pa.Schema, options: ExportOptions, warnings: list[str]
 ) -> Sink:
-    if target_format in ("csv", "tsv", "excel", "hdf5"):
-        flat, nested = NestedAsJson.flat_schema(schema)
-        if nested:
-            return NestedAsJson(_open_sink(target, target_format, flat, options, warnings), nested)
+    if target_format != "parquet":
+        portable, conversions = Portable.plan(schema, target_format)
+        if conversions:
+            sink = _open_sink(target, target_format, portable, options, warnings)
+            return Portable(sink, conversions)
     return _open_sink(target, target_format, schema, options, warnings)
 
 
