@@ -409,6 +409,17 @@ def test_an_excel_input_whose_types_change_in_a_later_chunk(
     table = pq.read_table(target)
     assert result.rows == 31
     assert table.schema.types == [pa.int64(), pa.float64(), pa.string(), pa.string()]
+    seen: list[int] = []
+    convert(
+        source=book,
+        source_format="excel",
+        target=tmp_path / "again.csv",
+        target_format="csv",
+        options=parse_export_options("csv", {}),
+        on_progress=seen.append,
+    )
+    size = book.stat().st_size
+    assert seen == sorted(seen) and seen[-1] == size and 0 < seen[0] < size  # chunk by chunk
     assert table.column("count").to_pylist() == [*map(float, range(30)), 2.5]
     assert table.column("label").to_pylist() == [*map(str, range(30)), "x"]
     assert table.column("empty").to_pylist() == [None] * 30 + ["late"]

@@ -108,6 +108,8 @@ def convert(
     read = {"bytes": 0}
 
     def on_read(n: int) -> None:
+        if n <= read["bytes"]:  # a restart reads from the start again: never go back
+            return
         read["bytes"] = n
         if on_progress is not None:
             on_progress(n)

@@ -504,7 +504,10 @@ class ExcelSource:
         except Exception as exc:
             raise ConversionError(f"not a readable Excel file: {exc}") from exc
         try:
-            rows = book.worksheets[0].iter_rows(values_only=True)
+            sheet = book.worksheets[0]
+            # Progress: rows read of the rows the sheet declares (its dimension).
+            declared, size, done = sheet.max_row or 0, self.path.stat().st_size, 0
+            rows = sheet.iter_rows(values_only=True)
             header = next(rows, None)
             if header is None:
                 return
@@ -514,6 +517,9 @@ class ExcelSource:
             for row in rows:
                 block.append(tuple(row[: len(names)]) + (None,) * (len(names) - len(row)))
                 if len(block) >= EXCEL_CHUNK_ROWS:
+                    done += len(block)
+                    if self.on_read is not None and declared:
+                        self.on_read(min(size * done // declared, size))
                     yield self._batch(names, block, emitted)
                     emitted, block = True, []
             if block or not emitted:
