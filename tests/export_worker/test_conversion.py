@@ -491,6 +491,45 @@ def test_parquet_types_a_format_lacks_are_written_in_a_form_that_reads_back(
             export(fmt, too_big)
 
 
+def test_text_encodings_of_csv_inputs(tmp_path: Path) -> None:
+    """Excel on Windows saves CSV as Windows-1252: read as such, and said so; UTF-8
+    stays UTF-8 even when the first MiB ends inside a character; UTF-16 and binary
+    files are refused with the reason."""
+    windows = tmp_path / "windows.csv"
+    windows.write_bytes("id,name\n1,Müller €uro\n".encode("cp1252"))
+    target = tmp_path / "out.json"
+    result = convert(
+        source=windows,
+        source_format="csv",
+        target=target,
+        target_format="json",
+        options=parse_export_options("json", {}),
+    )
+    assert json.loads(target.read_text(encoding="utf-8")) == {"id": 1, "name": "Müller €uro"}
+    assert result.warnings == ["the file is not UTF-8: read as cp1252 text"]
+
+    cut = "a,b\n" + "x," + "y" * (readers.SAMPLE_BYTES - 7) + "é\n"
+    assert cut.encode()[readers.SAMPLE_BYTES - 1 : readers.SAMPLE_BYTES + 1] == "é".encode()
+    target, result = run(tmp_path, cut, "parquet")
+    assert pq.read_table(target).column("b").to_pylist()[0].endswith("yé")
+    assert result.warnings == []
+
+    for data, reason in (
+        ("a,b\n1,2\n".encode("utf-16"), "UTF-16 text"),
+        (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff\xab", "not a text file"),  # a gzip
+    ):
+        source = tmp_path / "refused.csv"
+        source.write_bytes(data)
+        with pytest.raises(ConversionError, match=reason):
+            convert(
+                source=source,
+                source_format="csv",
+                target=tmp_path / "refused.parquet",
+                target_format="parquet",
+                options=parse_export_options("parquet", {}),
+            )
+
+
 def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
     parquet, _ = run(tmp_path, TRICKY, "parquet")
     for name, fmt in ((parquet, "parquet"),):

@@ -114,6 +114,7 @@ def convert(
         if on_progress is not None:
             on_progress(n)
 
+    read_warnings: list[str] = []
     if source_format in CSV_INPUTS:
         csv_source = readers.CsvSource(
             source,
@@ -121,7 +122,11 @@ def convert(
             on_read=on_read,
             should_stop=should_stop,
         )
-        if csv_source.sample_rows > 0 and polars_engine.supports(target_format, options):
+        if (
+            csv_source.sample_rows > 0
+            and csv_source.encoding == "utf8"  # polars reads UTF-8 only
+            and polars_engine.supports(target_format, options)
+        ):
             rows = polars_engine.convert_csv(
                 csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
             )
@@ -129,11 +134,13 @@ def convert(
                 rows=rows, columns=len(csv_source.names), bytes_read=csv_source.size
             )
         schema_of, batches = (lambda: csv_source.schema), csv_source.batches
+        if csv_source.encoding != "utf8":
+            read_warnings.append(f"the file is not UTF-8: read as {csv_source.encoding} text")
     else:
         schema_of, batches = _source(source, source_format, on_read)
 
     for _ in range(MAX_RESTARTS):
-        warnings: list[str] = []
+        warnings = list(read_warnings)
         schema = schema_of()
         with ReadAhead(batches()) as stream:  # reading starts while the sink is opened
             try:

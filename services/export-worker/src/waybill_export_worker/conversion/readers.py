@@ -10,6 +10,7 @@ every column at once. Nothing is ever silently rounded or dropped.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 import threading
@@ -209,6 +210,30 @@ def infer_types(
     return [_decide(found[name]) for name in frame.columns], markers
 
 
+def text_encoding(path: Path) -> str:
+    """How the file's text is encoded, from its first MiB: UTF-8 (also plain ASCII)
+    when it decodes as such, else Windows-1252 (what Excel on Windows saves as "CSV"),
+    else Latin-1 (which decodes any byte). UTF-16 needs a conversion first; bytes
+    that are neither UTF-8 nor free of NUL are not text (a gzip, an image...)."""
+    with path.open("rb") as f:
+        head = f.read(SAMPLE_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ConversionError("UTF-16 text: save the file as UTF-8 to convert it")
+    try:
+        # Incremental: the first MiB may end inside a character.
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf8"
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in head:
+        raise ConversionError("not a text file: neither UTF-8 nor free of NUL bytes")
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
 class Restart(Exception):
     """A column was widened after batches were emitted: convert again from the start."""
 
@@ -231,7 +256,10 @@ class CsvSource:
         self.on_read = on_read
         self.should_stop = should_stop
         self.parse = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True)
-        self.read = pacsv.ReadOptions(block_size=block_size or DEFAULT_BLOCK)
+        self.encoding = text_encoding(path)
+        self.read = pacsv.ReadOptions(
+            block_size=block_size or DEFAULT_BLOCK, encoding=self.encoding
+        )
         self.sample_bytes = min(SAMPLE_BYTES, self.read.block_size)
         kind = "TSV" if delimiter == "\t" else "CSV"
         try:
@@ -272,7 +300,9 @@ class CsvSource:
             try:
                 table = pacsv.read_csv(
                     pa.py_buffer(head),
-                    read_options=pacsv.ReadOptions(use_threads=False, block_size=len(head) + 1),
+                    read_options=pacsv.ReadOptions(
+                        use_threads=False, block_size=len(head) + 1, encoding=self.encoding
+                    ),
                     parse_options=self.parse,
                     convert_options=convert,
                 )
@@ -299,7 +329,8 @@ class CsvSource:
         """The column names: the first non-empty row (as pyarrow and polars skip empty
         lines), a BOM dropped. By the csv module: pyarrow's first `open_csv` in a
         process cost ~40 ms (its thread pools), a tenth of converting a 36 MB file."""
-        with self.path.open(encoding="utf-8-sig", newline="") as f:
+        encoding = "utf-8-sig" if self.encoding == "utf8" else self.encoding
+        with self.path.open(encoding=encoding, newline="") as f:
             return next((row for row in csv.reader(f, delimiter=self.delimiter) if row), [])
 
     def widen(self, column: str, *, overflow: bool, reason: str) -> None:
@@ -331,7 +362,7 @@ class CsvSource:
         try:
             reader = pacsv.open_csv(
                 source,
-                read_options=pacsv.ReadOptions(block_size=SETTLE_BLOCK),
+                read_options=pacsv.ReadOptions(block_size=SETTLE_BLOCK, encoding=self.encoding),
                 parse_options=self.parse,
                 convert_options=_raw_text(self.names, include=narrow),
             )
