@@ -530,6 +530,11 @@ def test_text_encodings_of_csv_inputs(tmp_path: Path) -> None:
             )
 
 
+def test_a_quoted_field_never_closed_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConversionError, match="a quoted field is never closed \\(column 'b'\\)"):
+        run(tmp_path, 'a,b\n1,"x\n2,y\n', "parquet")
+
+
 def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
     parquet, _ = run(tmp_path, TRICKY, "parquet")
     for name, fmt in ((parquet, "parquet"),):

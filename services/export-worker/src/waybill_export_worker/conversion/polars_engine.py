@@ -26,7 +26,7 @@ from waybill_export_worker.conversion.writers import FORMULA, NUMBER
 from waybill_shared.export_options import CsvOptions, ExportOptions, JsonOptions, ParquetOptions
 
 _PARSE_ERROR = re.compile(
-    r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)"
+    r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)", re.DOTALL
 )
 _TYPES = {pa.int64(): pl.Int64, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean}
 MAX_RESTARTS = 64
@@ -83,6 +83,9 @@ def convert_csv(
 def _learn_marker_or_widen(source: CsvSource, markers: set[str], exc: Exception) -> None:
     message = str(exc)
     match = _PARSE_ERROR.search(message)
+    if "is not properly escaped" in message:  # pyarrow reads such a field to the end
+        column = match and f" (column {source.names[int(match.group(3)) - 1]!r})"
+        raise ConversionError(f"unreadable table: a quoted field is never closed{column or ''}")
     if match is None:
         raise ConversionError(f"unreadable table: {message.splitlines()[0]}") from exc
     value, column = match.group(1), source.names[int(match.group(3)) - 1]
