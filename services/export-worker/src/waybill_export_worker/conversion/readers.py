@@ -107,32 +107,6 @@ class PacedFile:
         return self.raw.closed
 
 
-class CountingFile:
-    """A read-only binary file that reports how many bytes were read."""
-
-    def __init__(self, path: Path, on_read: Callable[[int], None] | None) -> None:
-        self.raw: IO[bytes] = path.open("rb")
-        self.on_read = on_read
-        self.position = 0
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.raw.read(n)
-        self.position += len(data)
-        if self.on_read is not None:
-            self.on_read(self.position)
-        return data
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.raw.close()
-
-    @property
-    def closed(self) -> bool:
-        return self.raw.closed
-
-
 def _decide(stats: dict[str, Any]) -> pa.DataType:
     """The narrowest type that keeps every value (null if there are only NA markers)."""
     if stats["empty"]:
