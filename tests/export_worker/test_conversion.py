@@ -22,6 +22,7 @@ from waybill_export_worker.conversion import (
     ConversionError,
     ConversionResult,
     convert,
+    detect_format,
     hdf5,
     output_filename,
     polars_engine,
@@ -497,6 +498,10 @@ def test_text_encodings_of_csv_inputs(tmp_path: Path) -> None:
     files are refused with the reason."""
     windows = tmp_path / "windows.csv"
     windows.write_bytes("id,name\n1,Müller €uro\n".encode("cp1252"))
+    # The upload's detected format agrees, so the export reaches the conversion.
+    assert detect_format("windows.csv", windows.read_bytes()) == "csv"
+    assert detect_format("utf16.csv", "a,b\n".encode("utf-16")) == "csv"  # refused below
+    assert detect_format("x.csv", b"\x89\x00\x01\xfe") == "binary"
     target = tmp_path / "out.json"
     result = convert(
         source=windows,

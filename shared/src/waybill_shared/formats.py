@@ -3,6 +3,7 @@ cheap: the gateway sniffs while the upload streams to storage."""
 
 from __future__ import annotations
 
+import codecs
 import json
 
 _BY_EXTENSION = {
@@ -32,6 +33,28 @@ _BY_EXTENSION = {
 }
 
 
+def text_encoding(head: bytes) -> str | None:
+    """How a file's text is encoded, judged from its first bytes: "utf-8" (also plain
+    ASCII) when they decode as such (the last character may be cut short), else
+    "cp1252" (what Excel on Windows saves as "CSV"), else "latin-1" (which decodes
+    any byte); "utf-16" after its byte order mark; None when the bytes are not text:
+    neither UTF-8 nor free of NUL (a gzip, an image...)."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    if b"\x00" in head:
+        return None
+    try:
+        head.decode("cp1252")
+        return "cp1252"
+    except UnicodeDecodeError:
+        return "latin-1"
+
+
 def detect_format(filename: str, head: bytes) -> str:
     """One of csv, tsv, json, jsonl, parquet, excel, hdf5, gzip, zip, text, binary."""
     if head.startswith(b"PAR1"):
@@ -43,14 +66,12 @@ def detect_format(filename: str, head: bytes) -> str:
     ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if head.startswith(b"PK\x03\x04"):
         return "excel" if ext in ("xlsx", "xlsm") else "zip"
-    try:
-        text = head.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # The head may end inside a multi-byte character.
-        if exc.start < len(head) - 3:
-            return "binary"
-        text = head[: exc.start].decode("utf-8")
-    if "\x00" in text:
+    encoding = text_encoding(head)
+    if encoding is None:
+        return "binary"
+    # The head may end inside a multi-byte character.
+    text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
+    if "\x00" in text.lstrip("\ufeff") and encoding != "utf-16":
         return "binary"
     if ext in _BY_EXTENSION and _BY_EXTENSION[ext] not in (
         "gzip",

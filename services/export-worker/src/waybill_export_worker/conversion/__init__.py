@@ -124,7 +124,7 @@ def convert(
         )
         if (
             csv_source.sample_rows > 0
-            and csv_source.encoding == "utf8"  # polars reads UTF-8 only
+            and csv_source.encoding == "utf-8"  # polars reads UTF-8 only
             and polars_engine.supports(target_format, options)
         ):
             rows = polars_engine.convert_csv(
@@ -134,7 +134,7 @@ def convert(
                 rows=rows, columns=len(csv_source.names), bytes_read=csv_source.size
             )
         schema_of, batches = (lambda: csv_source.schema), csv_source.batches
-        if csv_source.encoding != "utf8":
+        if csv_source.encoding != "utf-8":
             read_warnings.append(f"the file is not UTF-8: read as {csv_source.encoding} text")
     else:
         schema_of, batches = _source(source, source_format, on_read)

@@ -10,7 +10,6 @@ every column at once. Nothing is ever silently rounded or dropped.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 import threading
@@ -24,6 +23,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
+from waybill_shared import formats
 
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "#N/A"]
 # Patterns for the type inference. Integers without a sign or leading zero only:
@@ -185,27 +185,16 @@ def infer_types(
 
 
 def text_encoding(path: Path) -> str:
-    """How the file's text is encoded, from its first MiB: UTF-8 (also plain ASCII)
-    when it decodes as such, else Windows-1252 (what Excel on Windows saves as "CSV"),
-    else Latin-1 (which decodes any byte). UTF-16 needs a conversion first; bytes
-    that are neither UTF-8 nor free of NUL are not text (a gzip, an image...)."""
+    """How the file's text is encoded, judged from its first MiB (`formats.text_encoding`:
+    UTF-8, else Windows-1252, else Latin-1); UTF-16 and bytes that are not text are
+    refused with the reason."""
     with path.open("rb") as f:
-        head = f.read(SAMPLE_BYTES)
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ConversionError("UTF-16 text: save the file as UTF-8 to convert it")
-    try:
-        # Incremental: the first MiB may end inside a character.
-        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
-        return "utf8"
-    except UnicodeDecodeError:
-        pass
-    if b"\x00" in head:
+        encoding = formats.text_encoding(f.read(SAMPLE_BYTES))
+    if encoding is None:
         raise ConversionError("not a text file: neither UTF-8 nor free of NUL bytes")
-    try:
-        head.decode("cp1252")
-        return "cp1252"
-    except UnicodeDecodeError:
-        return "latin-1"
+    if encoding == "utf-16":
+        raise ConversionError("UTF-16 text: save the file as UTF-8 to convert it")
+    return encoding
 
 
 class Restart(Exception):
@@ -303,7 +292,7 @@ class CsvSource:
         """The column names: the first non-empty row (as pyarrow and polars skip empty
         lines), a BOM dropped. By the csv module: pyarrow's first `open_csv` in a
         process cost ~40 ms (its thread pools), a tenth of converting a 36 MB file."""
-        encoding = "utf-8-sig" if self.encoding == "utf8" else self.encoding
+        encoding = "utf-8-sig" if self.encoding == "utf-8" else self.encoding
         with self.path.open(encoding=encoding, newline="") as f:
             return next((row for row in csv.reader(f, delimiter=self.delimiter) if row), [])
 
