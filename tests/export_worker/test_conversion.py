@@ -540,6 +540,25 @@ def test_a_quoted_field_never_closed_is_named(tmp_path: Path) -> None:
         run(tmp_path, 'a,b\n1,"x\n2,y\n', "parquet")
 
 
+def test_json_output_is_the_same_for_string_and_large_string_columns(tmp_path: Path) -> None:
+    """Parquet written by polars holds large_string: it takes the same (fast, polars)
+    JSON writer as string columns, byte for byte (it took Python's, 6x slower)."""
+    outputs = []
+    for text_type in (pa.string(), pa.large_string()):
+        source = tmp_path / "in.parquet"
+        pq.write_table(pa.table({"id": [1, 2], "name": pa.array(["a", None], text_type)}), source)
+        target = tmp_path / "out.json"
+        convert(
+            source=source,
+            source_format="parquet",
+            target=target,
+            target_format="json",
+            options=parse_export_options("json", {}),
+        )
+        outputs.append(target.read_bytes())
+    assert outputs[0] == outputs[1] == b'{"id":1,"name":"a"}\n{"id":2,"name":null}\n'
+
+
 def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
     parquet, _ = run(tmp_path, TRICKY, "parquet")
     for name, fmt in ((parquet, "parquet"),):

@@ -142,6 +142,7 @@ def _all_finite(batch: pa.RecordBatch) -> bool:
         elif not (
             pa.types.is_integer(t)
             or pa.types.is_string(t)
+            or pa.types.is_large_string(t)
             or pa.types.is_boolean(t)
             or pa.types.is_null(t)
         ):
