@@ -132,22 +132,18 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def _all_finite(batch: pa.RecordBatch) -> bool:
-    """No NaN or infinity in float columns (JSON has neither), no exotic types."""
-    for column in batch.columns:
-        t = column.type
-        if pa.types.is_floating(t):
-            if not pc.all(pc.fill_null(pc.is_finite(column), True)).as_py():
-                return False
-        elif not (
-            pa.types.is_integer(t)
-            or pa.types.is_string(t)
-            or pa.types.is_large_string(t)
-            or pa.types.is_boolean(t)
-            or pa.types.is_null(t)
-        ):
-            return False
-    return True
+def _polars_writes(batch: pa.RecordBatch) -> bool:
+    """Only numbers, text and booleans: polars' JSON writer takes the batch (dates,
+    decimals and other types go through `_json_value`)."""
+    return all(
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_null(t)
+        for t in batch.schema.types
+    )
 
 
 class JsonSink:
@@ -164,12 +160,15 @@ class JsonSink:
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
-        if _all_finite(batch):
+        if _polars_writes(batch):
             # polars writes floats with the shortest round-trip representation, fast.
-            import polars as pl
-
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
+            floats = [n for n, t in frame.schema.items() if t.is_float()]
+            # JSON has no NaN or infinity: null.
+            frame = frame.with_columns(
+                pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in floats
+            )
             if not self.array:
                 frame.write_ndjson(self.file)  # straight into the file, no copies
                 return
