@@ -426,9 +426,42 @@ def test_an_excel_input_whose_types_change_in_a_later_chunk(
     assert table.column("empty").to_pylist() == [None] * 30 + ["late"]
 
 
+def test_json_array_inputs_read_like_json_lines(tmp_path: Path) -> None:
+    """Pretty-printed, with a line break escaped inside a string, an int column that
+    turns float, and an integer past int64 beside one past 2**53 (DuckDB's own typing
+    made that column a double and rounded both); items that are not records fail."""
+    source = tmp_path / "in.json"
+    source.write_text(
+        '[\n  {\n    "id": 1,\n    "note": "two\\nlines",\n    "big": 1152921504606846977\n  },\n'
+        '  {"id": 2.5, "note": null, "big": 1180591620717411303424}\n]\n'
+    )
+    target = tmp_path / "out.parquet"
+    convert(
+        source=source,
+        source_format="json",
+        target=target,
+        target_format="parquet",
+        options=parse_export_options("parquet", {}),
+    )
+    assert pq.read_table(target).to_pylist() == [
+        {"id": 1.0, "note": "two\nlines", "big": "1152921504606846977"},
+        {"id": 2.5, "note": None, "big": "1180591620717411303424"},
+    ]
+    assert not list(tmp_path.glob("*.lines"))  # the JSON Lines beside it are gone
+    source.write_text("[1, 2, 3]")
+    with pytest.raises(ConversionError, match="not readable as a JSON array of records"):
+        convert(
+            source=source,
+            source_format="json",
+            target=target,
+            target_format="parquet",
+            options=parse_export_options("parquet", {}),
+        )
+
+
 def test_a_json_array_input_reports_progress_through_the_file(tmp_path: Path) -> None:
-    """DuckDB's own progress for the query, which moves per buffer it reads (~32 MB):
-    the file must span several."""
+    """DuckDB's own progress for splitting the array, which moves per buffer it reads
+    (~32 MB): the file must span several; then the read of the records."""
     source = tmp_path / "in.json"
     n = 2_000_000
     pl.DataFrame({"id": range(n), "x": [i / 3 for i in range(n)]}).write_json(source)
