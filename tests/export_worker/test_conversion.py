@@ -127,6 +127,12 @@ def test_json_lines_and_records_round_trip_every_float(tmp_path: Path) -> None:
     assert rows[0]["score"] == 2.27e-15 and rows[1]["score"] is None and rows[0]["id"] == "007"
     records, _ = run(tmp_path, TRICKY, "json", {"orient": "records"})
     assert json.loads(records.read_text()) == rows
+    # JSON has no NaN or infinity: null (the text "nan" is an NA marker besides).
+    specials, _ = run(tmp_path, "x\n1.5\nnan\ninf\n-inf\n1e400\n", "json")
+    assert [json.loads(line)["x"] for line in specials.read_text().splitlines()] == [
+        1.5,
+        *[None] * 4,
+    ]
 
 
 def test_excel_round_trip_text_never_formula(tmp_path: Path) -> None:

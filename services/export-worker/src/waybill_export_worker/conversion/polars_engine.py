@@ -143,8 +143,8 @@ def _convert_once(
 def _output_expressions(
     schema: dict[str, type[pl.DataType]], target_format: str, options: ExportOptions
 ) -> list[pl.Expr]:
-    """NA markers in text, spreadsheet safety for CSV text, and null for NaN/infinity
-    in JSON (JSON has neither), vectorised."""
+    """NA markers in text, spreadsheet safety for CSV text, and NaN as NA in CSV,
+    vectorised."""
     expressions = []
     for name, dtype in schema.items():
         column = pl.col(name)
@@ -155,10 +155,10 @@ def _output_expressions(
                 risky = column.str.contains(FORMULA) & ~column.str.contains(NUMBER)
                 column = pl.when(risky).then(pl.lit("'") + column).otherwise(column)
             expressions.append(column.alias(name))
-        elif dtype is pl.Float64:
+        elif dtype is pl.Float64 and target_format != "json":
             # polars reads the markers "nan"/"NaN" as NaN; they are NA, as everywhere.
-            keep = column.is_finite() if target_format == "json" else ~column.is_nan()
-            expressions.append(pl.when(keep).then(column).otherwise(None).alias(name))
+            # (Its JSON writer already writes NaN and infinity as null.)
+            expressions.append(pl.when(~column.is_nan()).then(column).alias(name))
     return expressions
 
 

@@ -162,13 +162,9 @@ class JsonSink:
             return
         if _polars_writes(batch):
             # polars writes floats with the shortest round-trip representation, fast.
+            # It writes NaN and infinity, which JSON lacks, as null.
             frame = pl.from_arrow(batch)
             assert isinstance(frame, pl.DataFrame)
-            floats = [n for n, t in frame.schema.items() if t.is_float()]
-            # JSON has no NaN or infinity: null.
-            frame = frame.with_columns(
-                pl.when(pl.col(n).is_finite()).then(pl.col(n)).alias(n) for n in floats
-            )
             if not self.array:
                 frame.write_ndjson(self.file)  # straight into the file, no copies
                 return
