@@ -71,7 +71,7 @@ def detect_format(filename: str, head: bytes) -> str:
         return "binary"
     # The head may end inside a multi-byte character.
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
-    if "\x00" in text.lstrip("\ufeff") and encoding != "utf-16":
+    if "\x00" in text:
         return "binary"
     if ext in _BY_EXTENSION and _BY_EXTENSION[ext] not in (
         "gzip",

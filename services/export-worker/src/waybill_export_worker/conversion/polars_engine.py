@@ -85,7 +85,9 @@ def _learn_marker_or_widen(source: CsvSource, markers: set[str], exc: Exception)
     match = _PARSE_ERROR.search(message)
     if "is not properly escaped" in message:  # pyarrow reads such a field to the end
         column = match and f" (column {source.names[int(match.group(3)) - 1]!r})"
-        raise ConversionError(f"unreadable table: a quoted field is never closed{column or ''}")
+        raise ConversionError(
+            f"unreadable table: a quoted field is never closed{column or ''}"
+        ) from exc
     if match is None:
         raise ConversionError(f"unreadable table: {message.splitlines()[0]}") from exc
     value, column = match.group(1), source.names[int(match.group(3)) - 1]
