@@ -69,28 +69,41 @@ def _source(
         )
         return _peeked(stream)
     if source_format == "excel":
-        excel = readers.ExcelSource(source, on_read)
-        return excel.start, excel.batches
+        return _peeked(readers.ExcelSource(source, on_read).read)
     if source_format == "hdf5":
         return _peeked(lambda: readers.hdf5_batches(source, on_read))
     raise ConversionError(f"not a tabular file (detected format: {source_format})")
 
 
+class _Peeked:
+    """A reader that learns the schema from its first batch. Each attempt (`start`)
+    opens the stream anew, as a restart after a widening reads from the start; a
+    later batch of another schema is cast safely, never truncated."""
+
+    def __init__(self, stream: Callable[[], Iterator[pa.RecordBatch]]) -> None:
+        self.stream = stream
+        self.rest: Iterator[pa.RecordBatch] = iter(())
+        self.first: pa.RecordBatch | None = None
+        self.schema = pa.schema([])
+
+    def start(self) -> pa.Schema:
+        self.rest = self.stream()
+        self.first = next(self.rest, None)
+        self.schema = self.first.schema if self.first is not None else pa.schema([])
+        return self.schema
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        if self.first is not None:
+            yield self.first
+        for batch in self.rest:
+            yield batch if batch.schema == self.schema else batch.cast(self.schema)
+
+
 def _peeked(
     stream: Callable[[], Iterator[pa.RecordBatch]],
 ) -> tuple[Callable[[], pa.Schema], Callable[[], Iterator[pa.RecordBatch]]]:
-    """Readers that learn the schema from their first batch."""
-    iterator = stream()
-    first = next(iterator, None)
-    schema = first.schema if first is not None else pa.schema([])
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        if first is not None:
-            yield first
-        for batch in iterator:
-            yield batch if batch.schema == schema else batch.cast(schema, safe=False)
-
-    return (lambda: schema), batches
+    peeked = _Peeked(stream)
+    return peeked.start, peeked.batches
 
 
 def convert(

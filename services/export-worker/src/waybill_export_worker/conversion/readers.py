@@ -507,29 +507,15 @@ class ExcelSource:
     Types come from the first chunk; a later chunk that needs a wider type for a
     column (int -> float, null -> anything, a mix -> text) widens it, and the file
     is converted again from the start (Restart). Values are never cast unsafely:
-    before, a late 1.5 in an int column was written as 1.
-
-    `start()` opens a pass and returns its schema (reading the first chunk);
-    `batches()` streams that pass."""
+    before, a late 1.5 in an int column was written as 1. `read()` is one pass; the
+    types learnt carry over to the next."""
 
     def __init__(self, path: Path, on_read: Callable[[int], None] | None) -> None:
         self.path = path
         self.on_read = on_read
         self.types: list[pa.DataType] | None = None  # null until a value says more
-        self._first: pa.RecordBatch | None = None
-        self._rest: Iterator[pa.RecordBatch] = iter(())
 
-    def start(self) -> pa.Schema:
-        self._rest = self._read()
-        self._first = next(self._rest, None)
-        return self._first.schema if self._first is not None else pa.schema([])
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        if self._first is not None:
-            yield self._first
-        yield from self._rest
-
-    def _read(self) -> Iterator[pa.RecordBatch]:
+    def read(self) -> Iterator[pa.RecordBatch]:
         import openpyxl
 
         try:
