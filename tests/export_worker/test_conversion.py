@@ -8,6 +8,7 @@ import json
 import re
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import h5py
 import openpyxl
@@ -40,6 +41,24 @@ TRICKY = (
 )
 
 
+def convert_file(
+    source: Path,
+    source_format: str,
+    target: Path,
+    fmt: str,
+    options: dict | None = None,
+    **kwargs: Any,
+) -> ConversionResult:
+    return convert(
+        source=source,
+        source_format=source_format,
+        target=target,
+        target_format=fmt,
+        options=parse_export_options(fmt, options),
+        **kwargs,
+    )
+
+
 def run(
     tmp_path: Path,
     text: str,
@@ -51,13 +70,7 @@ def run(
     source = tmp_path / name
     source.write_text(text, encoding="utf-8")
     target = tmp_path / output_filename("out", fmt)
-    result = convert(
-        source=source,
-        source_format=source_format,
-        target=target,
-        target_format=fmt,
-        options=parse_export_options(fmt, options),
-    )
+    result = convert_file(source, source_format, target, fmt, options)
     return target, result
 
 
@@ -163,13 +176,8 @@ def test_excel_cells_keep_their_kind(tmp_path: Path, escape: bool) -> None:
         source,
     )
     target = tmp_path / "out.xlsx"
-    options = parse_export_options("excel", {"formula_escape": escape, "include_index": True})
-    convert(
-        source=source,
-        source_format="parquet",
-        target=target,
-        target_format="excel",
-        options=options,
+    convert_file(
+        source, "parquet", target, "excel", {"formula_escape": escape, "include_index": True}
     )
     sheet = openpyxl.load_workbook(target).active
     cells = [[(c.value, c.data_type) for c in row] for row in sheet.iter_rows(min_row=2)]
@@ -248,13 +256,7 @@ def test_type_widening_never_changes_a_value(tmp_path: Path) -> None:
     source = tmp_path / "late.csv"
     source.write_text("\n".join(rows) + "\n")
     target = tmp_path / "late.parquet"
-    convert(
-        source=source,
-        source_format="csv",
-        target=target,
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-    )
+    convert_file(source, "csv", target, "parquet")
     # tiny blocks force the late values into later batches
     table = pq.read_table(target)
     assert table.column("x").to_pylist()[-1] == 1.5
@@ -281,14 +283,7 @@ def test_streaming_many_blocks_checks_rows_and_a_checksum(
     assert source.stat().st_size > 50 * 64 * 1024
     seen: list[int] = []
     target = tmp_path / "big.parquet"
-    result = convert(
-        source=source,
-        source_format="csv",
-        target=target,
-        target_format="parquet",
-        options=parse_export_options("parquet", options),
-        on_progress=seen.append,
-    )
+    result = convert_file(source, "csv", target, "parquet", options, on_progress=seen.append)
     table = pq.read_table(target)
     assert result.rows == table.num_rows == rows + 1
     labels = table.column("label").to_pylist()
@@ -325,13 +320,7 @@ def test_not_tabular_or_corrupt_fails_clearly(tmp_path: Path) -> None:
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1garbage")
     with pytest.raises(ConversionError):
-        convert(
-            source=bad,
-            source_format="parquet",
-            target=tmp_path / "o.csv",
-            target_format="csv",
-            options=parse_export_options("csv", {}),
-        )
+        convert_file(bad, "parquet", tmp_path / "o.csv", "csv")
 
 
 @pytest.mark.parametrize("late_row", [30_000, 3], ids=["past-first-block", "in-first-block"])
@@ -351,13 +340,7 @@ def test_json_lines_whose_types_change_late_keep_every_value(
     source.write_text("".join(json.dumps(r) + "\n" for r in records))
     assert late_row < 100 or source.stat().st_size > 1024 * 1024
     target = tmp_path / output_filename("out", fmt)
-    result = convert(
-        source=source,
-        source_format="jsonl",
-        target=target,
-        target_format=fmt,
-        options=parse_export_options(fmt, {}),
-    )
+    result = convert_file(source, "jsonl", target, fmt)
     assert result.rows == 40_000
     if fmt == "csv":  # as text: the CSV cells themselves
         rows = pd.read_csv(target, dtype=str, keep_default_na=False).to_dict(orient="records")
@@ -378,13 +361,7 @@ def test_nested_values_reach_flat_formats_as_json_text(tmp_path: Path) -> None:
     texts = {}
     for fmt in ("csv", "hdf5", "excel", "parquet"):
         target = tmp_path / output_filename("out", fmt)
-        convert(
-            source=source,
-            source_format="jsonl",
-            target=target,
-            target_format=fmt,
-            options=parse_export_options(fmt, {}),
-        )
+        convert_file(source, "jsonl", target, fmt)
         if fmt == "excel":
             values = list(openpyxl.load_workbook(target).active.values)[1:]
             texts[fmt] = [(row[1], row[2]) for row in values]
@@ -406,25 +383,12 @@ def test_an_excel_input_whose_types_change_in_a_later_chunk(
     text += "30,2.5,x,late\n"
     book, _ = run(tmp_path, text, "excel", {"formula_escape": False})
     target = tmp_path / "from_excel.parquet"
-    result = convert(
-        source=book,
-        source_format="excel",
-        target=target,
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-    )
+    result = convert_file(book, "excel", target, "parquet")
     table = pq.read_table(target)
     assert result.rows == 31
     assert table.schema.types == [pa.int64(), pa.float64(), pa.string(), pa.string()]
     seen: list[int] = []
-    convert(
-        source=book,
-        source_format="excel",
-        target=tmp_path / "again.csv",
-        target_format="csv",
-        options=parse_export_options("csv", {}),
-        on_progress=seen.append,
-    )
+    convert_file(book, "excel", tmp_path / "again.csv", "csv", on_progress=seen.append)
     size = book.stat().st_size
     assert seen == sorted(seen) and seen[-1] == size and 0 < seen[0] < size  # chunk by chunk
     assert table.column("count").to_pylist() == [*map(float, range(30)), 2.5]
@@ -442,13 +406,7 @@ def test_json_array_inputs_read_like_json_lines(tmp_path: Path) -> None:
         '  {"id": 2.5, "note": null, "big": 1180591620717411303424}\n]\n'
     )
     target = tmp_path / "out.parquet"
-    convert(
-        source=source,
-        source_format="json",
-        target=target,
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-    )
+    convert_file(source, "json", target, "parquet")
     assert pq.read_table(target).to_pylist() == [
         {"id": 1.0, "note": "two\nlines", "big": "1152921504606846977"},
         {"id": 2.5, "note": None, "big": "1180591620717411303424"},
@@ -456,13 +414,7 @@ def test_json_array_inputs_read_like_json_lines(tmp_path: Path) -> None:
     assert not list(tmp_path.glob("*.lines"))  # the JSON Lines beside it are gone
     source.write_text("[1, 2, 3]")
     with pytest.raises(ConversionError, match="not readable as a JSON array of records"):
-        convert(
-            source=source,
-            source_format="json",
-            target=target,
-            target_format="parquet",
-            options=parse_export_options("parquet", {}),
-        )
+        convert_file(source, "json", target, "parquet")
 
 
 def test_a_json_array_input_reports_progress_through_the_file(tmp_path: Path) -> None:
@@ -473,13 +425,8 @@ def test_a_json_array_input_reports_progress_through_the_file(tmp_path: Path) ->
     pl.DataFrame({"id": range(n), "x": [i / 3 for i in range(n)]}).write_json(source)
     assert source.stat().st_size > 64 * 1024 * 1024
     seen: list[int] = []
-    result = convert(
-        source=source,
-        source_format="json",
-        target=tmp_path / "out.parquet",
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-        on_progress=seen.append,
+    result = convert_file(
+        source, "json", tmp_path / "out.parquet", "parquet", on_progress=seen.append
     )
     size = source.stat().st_size
     assert result.rows == n
@@ -507,13 +454,7 @@ def test_parquet_types_a_format_lacks_are_written_in_a_form_that_reads_back(
     def export(fmt: str, data: pa.Table = table) -> Path:
         pq.write_table(data, source)
         target = tmp_path / output_filename("out", fmt)
-        convert(
-            source=source,
-            source_format="parquet",
-            target=target,
-            target_format=fmt,
-            options=parse_export_options(fmt, {}),
-        )
+        convert_file(source, "parquet", target, fmt)
         return target
 
     expected = {"blob": "AP8=", "took": 1.5, "big": 2**60 + 1, "u": 7}
@@ -542,13 +483,7 @@ def test_text_encodings_of_csv_inputs(tmp_path: Path) -> None:
     assert detect_format("utf16.csv", "a,b\n".encode("utf-16")) == "csv"  # refused below
     assert detect_format("x.csv", b"\x89\x00\x01\xfe") == "binary"
     target = tmp_path / "out.json"
-    result = convert(
-        source=windows,
-        source_format="csv",
-        target=target,
-        target_format="json",
-        options=parse_export_options("json", {}),
-    )
+    result = convert_file(windows, "csv", target, "json")
     assert json.loads(target.read_text(encoding="utf-8")) == {"id": 1, "name": "Müller €uro"}
     assert result.warnings == ["the file is not UTF-8: read as cp1252 text"]
 
@@ -565,13 +500,7 @@ def test_text_encodings_of_csv_inputs(tmp_path: Path) -> None:
         source = tmp_path / "refused.csv"
         source.write_bytes(data)
         with pytest.raises(ConversionError, match=reason):
-            convert(
-                source=source,
-                source_format="csv",
-                target=tmp_path / "refused.parquet",
-                target_format="parquet",
-                options=parse_export_options("parquet", {}),
-            )
+            convert_file(source, "csv", tmp_path / "refused.parquet", "parquet")
 
 
 def test_a_quoted_field_never_closed_is_named(tmp_path: Path) -> None:
@@ -589,13 +518,7 @@ def test_json_output_is_the_same_for_string_and_large_string_columns(tmp_path: P
         columns = {"id": [1, 2], "name": pa.array(["a", None], text_type), "x": [float("nan"), 2.5]}
         pq.write_table(pa.table(columns), source)
         target = tmp_path / "out.json"
-        convert(
-            source=source,
-            source_format="parquet",
-            target=target,
-            target_format="json",
-            options=parse_export_options("json", {}),
-        )
+        convert_file(source, "parquet", target, "json")
         outputs.append(target.read_bytes())
     assert (
         outputs[0] == outputs[1] == b'{"id":1,"name":"a","x":null}\n{"id":2,"name":null,"x":2.5}\n'
@@ -606,55 +529,25 @@ def test_inputs_jsonl_json_array_parquet_excel_hdf5(tmp_path: Path) -> None:
     parquet, _ = run(tmp_path, TRICKY, "parquet")
     for name, fmt in ((parquet, "parquet"),):
         out = tmp_path / "p.csv"
-        convert(
-            source=name,
-            source_format=fmt,
-            target=out,
-            target_format="csv",
-            options=parse_export_options("csv", {"formula_escape": False}),
-        )
+        convert_file(name, fmt, out, "csv", {"formula_escape": False})
         assert pd.read_csv(out, dtype={"id": str})["id"].tolist() == ["007", "010", "011"]
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_text('{"a": 1, "b": "x"}\n{"a": 2, "b": null}\n')
     out = tmp_path / "j.parquet"
-    convert(
-        source=jsonl,
-        source_format="jsonl",
-        target=out,
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-    )
+    convert_file(jsonl, "jsonl", out, "parquet")
     assert pq.read_table(out).to_pylist() == [{"a": 1, "b": "x"}, {"a": 2, "b": None}]
     array = tmp_path / "in.json"
     array.write_text('[{"a": 1, "b": "x"}, {"a": 2.5, "b": null}]')
     out = tmp_path / "a.parquet"
-    convert(
-        source=array,
-        source_format="json",
-        target=out,
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-    )
+    convert_file(array, "json", out, "parquet")
     assert pq.read_table(out).column("a").to_pylist() == [1, 2.5]
     excel, _ = run(tmp_path, TRICKY, "excel", {"formula_escape": False})
     out = tmp_path / "x.json"
-    convert(
-        source=excel,
-        source_format="excel",
-        target=out,
-        target_format="json",
-        options=parse_export_options("json", {}),
-    )
+    convert_file(excel, "excel", out, "json")
     assert json.loads(out.read_text().splitlines()[0])["id"] == "007"
     hdf5, _ = run(tmp_path, TRICKY, "hdf5")
     out = tmp_path / "h.parquet"
-    convert(
-        source=hdf5,
-        source_format="hdf5",
-        target=out,
-        target_format="parquet",
-        options=parse_export_options("parquet", {}),
-    )
+    convert_file(hdf5, "hdf5", out, "parquet")
     assert pq.read_table(out).column("count").to_pylist() == [1, 2, None]
 
 
@@ -662,14 +555,7 @@ def test_cancel_between_batches(tmp_path: Path) -> None:
     source = tmp_path / "c.csv"
     source.write_text("a\n" + "1\n" * 10)
     with pytest.raises(ConversionCancelled):
-        convert(
-            source=source,
-            source_format="csv",
-            target=tmp_path / "c.parquet",
-            target_format="parquet",
-            options=parse_export_options("parquet", {}),
-            should_stop=lambda: True,
-        )
+        convert_file(source, "csv", tmp_path / "c.parquet", "parquet", should_stop=lambda: True)
 
 
 def test_unknown_options_are_refused() -> None:
