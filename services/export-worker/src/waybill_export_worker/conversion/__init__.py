@@ -135,11 +135,7 @@ def convert(
             on_read=on_read,
             should_stop=should_stop,
         )
-        if (
-            csv_source.sample_rows > 0
-            and csv_source.encoding == "utf-8"  # polars reads UTF-8 only
-            and polars_engine.supports(target_format, options)
-        ):
+        if polars_engine.supports(csv_source, target_format, options):
             rows = polars_engine.convert_csv(
                 csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
             )

@@ -37,9 +37,12 @@ MAX_RESTARTS = 64
 os.environ.setdefault("POLARS_CSV_CHUNK_SIZE", str(4 * 1024 * 1024))
 
 
-def supports(target_format: str, options: ExportOptions) -> bool:
-    """The outputs and options this engine writes exactly as the pyarrow path would;
-    the rest (Excel, HDF5, other encodings, use_dictionary=false...) go that way."""
+def supports(source: CsvSource, target_format: str, options: ExportOptions) -> bool:
+    """Files with rows, in UTF-8 (the only encoding polars reads), and the outputs
+    and options this engine writes exactly as the pyarrow path would; the rest
+    (Excel, HDF5, other encodings, use_dictionary=false...) go that way."""
+    if source.sample_rows == 0 or source.encoding != "utf-8":
+        return False
     if target_format in ("csv", "tsv") and isinstance(options, CsvOptions):
         return (
             options.encoding.lower().replace("_", "-") in ("utf-8", "utf8")
