@@ -51,9 +51,7 @@ def zip_export(source_key: str, target_key: str) -> dict[str, Any]:
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(source_key.rsplit("/", 1)[-1], data)
     body = packed.getvalue()
-    s3().put_object(
-        bucket, target_key, io.BytesIO(body), len(body), content_type="application/zip"
-    )
+    s3().put_object(bucket, target_key, io.BytesIO(body), len(body), content_type="application/zip")
     return {"key": target_key, "size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
 
 

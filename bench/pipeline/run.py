@@ -33,10 +33,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +48,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(HERE))
 
 from procstat import CpuMeter, self_cpu_seconds  # noqa: E402
+
 from support.pg_cluster import PgCluster  # noqa: E402
 from support.rabbit_node import RabbitNode  # noqa: E402
 from support.stack import (  # noqa: E402
@@ -61,7 +59,6 @@ from support.stack import (  # noqa: E402
     start_infra,
     start_stack,
     stop_infra,
-    wait_for,
 )
 
 # What `make run` gives a new user (the tests' harness tightens lease and sweep
@@ -149,7 +146,7 @@ def s3_ceiling(servers: Servers, seconds: float) -> dict[int, float]:
         stop = time.monotonic() + seconds
         counts = [0] * threads
 
-        def loop(slot: int) -> None:
+        def loop(slot: int, stop: float = stop, counts: list[int] = counts) -> None:
             while time.monotonic() < stop:
                 key = f"ceiling/{slot}/{counts[slot]}"
                 client.put_object(bucket, key, io.BytesIO(body), len(body))
@@ -331,10 +328,10 @@ class Ours:
             await asyncio.gather(*(lane() for _ in range(concurrency)))
         return ids
 
-    async def _wait_completed(self, ids: list[int], timeout: float) -> float:
+    async def _wait_completed(self, ids: list[int], within: float) -> float:
         conn = await asyncpg.connect(self.db_url)
         try:
-            deadline = time.monotonic() + timeout
+            deadline = time.monotonic() + within
             while time.monotonic() < deadline:
                 done = await conn.fetchval(
                     "SELECT count(*) FROM tasks WHERE id = ANY($1::int[]) "
@@ -348,8 +345,17 @@ class Ours:
         finally:
             await conn.close()
 
-    def burst(self, jobs: int, concurrency: int, *, name: str = "waybill", offset: int = 0) -> Result:
+    def burst(
+        self,
+        jobs: int,
+        concurrency: int,
+        *,
+        name: str = "waybill",
+        offset: int = 0,
+        profile: Path | None = None,
+    ) -> Result:
         result = Result(name, jobs)
+        profilers = self.profile(profile) if profile else []
         meter = self.meter()
         client_cpu = self_cpu_seconds()
         meter.start()
@@ -358,11 +364,14 @@ class Ours:
         async def run() -> tuple[list[int], float, float]:
             ids = await self._submit(jobs, concurrency, offset)
             accepted = time.monotonic()
-            return ids, accepted, await self._wait_completed(ids, timeout=1800)
+            return ids, accepted, await self._wait_completed(ids, within=1800)
 
         ids, accepted, finished = asyncio.run(run())
         result.seconds = finished - started
         result.cpu = meter.stop()
+        for profiler in profilers:
+            profiler.send_signal(2)  # py-spy writes its file on SIGINT
+            profiler.wait(60)
         result.cpu["benchmark client"] = self_cpu_seconds() - client_cpu
         result.latencies, problems = asyncio.run(self._check(ids))
         result.notes.append(f"accepted {jobs / (accepted - started):.0f} creates/s")
@@ -372,6 +381,31 @@ class Ours:
             f"(accepted at {jobs / (accepted - started):.0f}/s)"
         )
         return result
+
+    def profile(self, directory: Path) -> list[subprocess.Popen[bytes]]:
+        """py-spy on each service for the burst: collapsed stacks, one file each."""
+        directory.mkdir(parents=True, exist_ok=True)
+        py_spy = Path(sys.executable).parent / "py-spy"
+        return [
+            subprocess.Popen(
+                [
+                    str(py_spy),
+                    "record",
+                    "--pid",
+                    str(service.pid),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "-o",
+                    str(directory / f"{name}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for name, service in self.stack.services.items()
+        ]
 
     async def _check(self, ids: list[int]) -> tuple[list[float], list[str]]:
         """Latencies (accept -> committed completed row), and everything that is not
@@ -391,9 +425,7 @@ class Ours:
                 "GROUP BY task_id HAVING count(*) > 1) d",
                 ids,
             )
-            keys = await conn.fetch(
-                "SELECT artifact_key FROM tasks WHERE id = ANY($1::int[])", ids
-            )
+            keys = await conn.fetch("SELECT artifact_key FROM tasks WHERE id = ANY($1::int[])", ids)
         finally:
             await conn.close()
         not_done = [r["id"] for r in rows if r["status"] != "completed"]
@@ -442,9 +474,12 @@ class Ours:
                     job_id = response.json()["id"]
                     await client.get(f"/api/data-export/jobs/{job_id}")
                     got = time.perf_counter()
-                    while (
-                        await conn.fetchval("SELECT status FROM tasks WHERE id = $1", job_id)
-                    ) != "completed":
+                    while True:  # polled: the pipeline has no completion signal to wait on
+                        status = await conn.fetchval(
+                            "SELECT status FROM tasks WHERE id = $1", job_id
+                        )
+                        if status == "completed":
+                            break
                         await asyncio.sleep(0.0005)
                     done = time.perf_counter()
                     creates.append(created - started)
@@ -496,11 +531,15 @@ class Ours:
                 ).json()["id"]
                 for i in range(count)
             ]
-        finished = asyncio.run(self._wait_completed(ids, timeout=3600))
+        finished = asyncio.run(self._wait_completed(ids, within=3600))
         wall = finished - started
         with self.client() as client:
             statuses = {client.get(f"/api/data-export/jobs/{i}").json()["status"] for i in ids}
-        figures = {"wall": wall, "bare": sum(bare_times), "bare_each": statistics.median(bare_times)}
+        figures = {
+            "wall": wall,
+            "bare": sum(bare_times),
+            "bare_each": statistics.median(bare_times),
+        }
         print(
             f"big: {count} x {mb} MB CSV -> Parquet: {wall:.1f} s through the service, "
             f"{figures['bare']:.1f} s bare (sum; median {figures['bare_each']:.2f} s each); "
@@ -515,7 +554,9 @@ class Ours:
             job_id = client.post("/api/data-export/jobs", json=self.export_body(0)).json()["id"]
         rows: list[dict[str, Any]] = []
         for clients in (1, 10, 50):
-            create = wrk(self.stack.gateway_url, self.key, "POST", self.export_body(1), clients, seconds)
+            create = wrk(
+                self.stack.gateway_url, self.key, "POST", self.export_body(1), clients, seconds
+            )
             get = wrk(
                 self.stack.gateway_url + f"/api/data-export/jobs/{job_id}",
                 self.key,
@@ -612,16 +653,16 @@ def report(
     print("| set-up | jobs | jobs/s | ours / it | accept -> completed p50 | p99 |")
     print("|---|---|---|---|---|---|")
     for r in results:
-        ratio = f"{ours.rate / r.rate:.2f}x" if ours and r.rate else "–"
-        p50 = f"{1000 * pct(r.latencies, 50):.0f} ms" if r.latencies else "–"
-        p99 = f"{1000 * pct(r.latencies, 99):.0f} ms" if r.latencies else "–"
+        ratio = f"{ours.rate / r.rate:.2f}x" if ours and r.rate else "-"
+        p50 = f"{1000 * pct(r.latencies, 50):.0f} ms" if r.latencies else "-"
+        p99 = f"{1000 * pct(r.latencies, 99):.0f} ms" if r.latencies else "-"
         print(f"| {r.name} | {r.jobs} | {r.rate:.0f} | {ratio} | {p50} | {p99} |")
     print("\n## CPU ms per job, by process (burst)\n")
     names = ["gateway", "export-worker", "tracker", "celery worker", "RabbitMQ", "PostgreSQL"]
     print("| set-up | " + " | ".join(names) + " | sum | S3 server | benchmark client |")
     print("|---" * (len(names) + 4) + "|")
     for r in results:
-        cells = [f"{r.cpu_ms_per_job(n):.2f}" if n in r.cpu else "–" for n in names]
+        cells = [f"{r.cpu_ms_per_job(n):.2f}" if n in r.cpu else "-" for n in names]
         total = sum(r.cpu_ms_per_job(n) for n in names if n in r.cpu)
         print(
             f"| {r.name} | "
@@ -631,9 +672,7 @@ def report(
         )
     if ceiling:
         one, eight = ceiling.get(1, 0), ceiling.get(8, 0)
-        print(
-            f"\nS3 server ceiling: {one:.0f} PUT+GET pairs/s (1 thread), {eight:.0f} (8 threads)"
-        )
+        print(f"\nS3 server ceiling: {one:.0f} PUT+GET pairs/s (1 thread), {eight:.0f} (8 threads)")
         if ours:
             print(
                 f"ours at {ours.rate:.0f} jobs/s (one GET + one PUT each) is "
@@ -668,7 +707,9 @@ def report(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per burst")
     parser.add_argument("--noop-jobs", type=int, default=5000, help="Celery no-op tasks")
     parser.add_argument("--concurrency", type=int, default=32, help="HTTP requests in flight")
@@ -682,6 +723,9 @@ def main() -> None:
         default=["s3", "celery-a", "celery-b", "burst", "single", "big", "gateway"],
     )
     parser.add_argument("--quick", action="store_true", help="small counts, to try it out")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy each service during the burst into this directory"
+    )
     args = parser.parse_args()
     if args.quick:
         args.jobs, args.noop_jobs, args.single, args.big_count, args.big_mb = 300, 1000, 50, 2, 20
@@ -696,12 +740,20 @@ def main() -> None:
         storage = s3_client(servers.infra)
         if not storage.bucket_exists(servers.infra.bucket):
             storage.make_bucket(servers.infra.bucket)
-        storage.put_object(servers.infra.bucket, "bench/source.txt", io.BytesIO(SMALL_FILE), len(SMALL_FILE))
+        storage.put_object(
+            servers.infra.bucket, "bench/source.txt", io.BytesIO(SMALL_FILE), len(SMALL_FILE)
+        )
         if "s3" in phases:
             ceiling = s3_ceiling(servers, 3.0)
         if "celery-a" in phases:
             results.append(
-                run_celery(servers, name="Celery no-op, rpc", backend="rpc://", jobs=args.noop_jobs, db_url=None)
+                run_celery(
+                    servers,
+                    name="Celery no-op, rpc",
+                    backend="rpc://",
+                    jobs=args.noop_jobs,
+                    db_url=None,
+                )
             )
         if "celery-b" in phases:
             asyncio.run(_create_db(servers.pg.admin_url, "celery_results"))
@@ -720,7 +772,9 @@ def main() -> None:
             try:
                 if "burst" in phases:
                     ours.burst(min(200, args.jobs), args.concurrency, name="warm-up")
-                    results.append(ours.burst(args.jobs, args.concurrency, offset=1000))
+                    results.append(
+                        ours.burst(args.jobs, args.concurrency, offset=1000, profile=args.profile)
+                    )
                 if "single" in phases:
                     single = ours.single(args.single)
                 if "big" in phases:
