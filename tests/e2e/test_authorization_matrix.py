@@ -350,7 +350,7 @@ class World:
             try:
                 async with conn.transaction():
                     await init_json_codecs(conn)
-                    task, _ = await register_task(
+                    registered = await register_task(
                         conn,
                         task_uuid=uuid.uuid4(),
                         kind="data_export",
@@ -366,7 +366,7 @@ class World:
                             }
                         ],
                     )
-                    return task.id
+                    return registered.task.id
             finally:
                 await conn.close()
 

@@ -1,17 +1,16 @@
 """Transactional outbox: "accepted means durable".
 
-A command is written in the same transaction as the task it announces, and the
-answer (202) goes out after the commit. The relay then publishes it with broker
-confirms and deletes the row, in a transaction that also holds the row's lock, so a
-second relay (another gateway replica, the tracker) never publishes it too.
+A command is written in the same transaction (often the same statement) as the task
+it announces, and the answer (202) goes out after the commit. The relay then
+publishes it with broker confirms and deletes the row.
 
 Two ways in, one way out:
-- `publish_soon(entries)`: the request that committed hands its rows over at once;
-  rows committed together are published together, confirms awaited together.
-- a scan every `interval` (and on `kick()`) for rows nobody handed over: those of a
-  process that died between commit and publish, or that met the broker away. Those
+- `publish_soon(entries)`: whoever committed hands its rows over at once; rows handed
+  over together are published together, their confirms awaited together.
+- a scan every `interval` for rows older than `grace` that nobody published: those of
+  a process that died between commit and publish, or that met the broker away. They
   wait until it is back; nothing accepted is lost, and a publish that happens twice
-  (a relay dying between confirm and commit) is absorbed by idempotent consumers
+  (a relay dying between confirm and delete) is absorbed by idempotent consumers
   (message_id, task uuid).
 """
 
@@ -35,7 +34,46 @@ tracer = trace.get_tracer(__name__)
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """A message ready for the outbox table (see `row` for its columns)."""
+
+    exchange: str
+    routing_key: str
+    message_type: str
+    message_id: str
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    # The columns of an outbox row, in the order of OUTBOX_COLUMNS.
+    def row(self) -> tuple[str, str, str, str, str, str]:
+        return (
+            self.message_id,
+            self.exchange,
+            self.routing_key,
+            self.message_type,
+            self.body,
+            to_json(self.headers),
+        )
+
+    def entry(self, row_id: int) -> OutboxEntry:
+        return OutboxEntry(
+            row_id,
+            self.exchange,
+            self.routing_key,
+            self.message_type,
+            self.message_id,
+            self.body.encode(),
+            self.headers,
+        )
+
+
+OUTBOX_COLUMNS = "message_id, exchange, routing_key, message_type, body, headers"
+
+
+@dataclass(frozen=True)
 class OutboxEntry:
+    """A committed outbox row, to publish."""
+
     id: int
     exchange: str
     routing_key: str
@@ -45,50 +83,48 @@ class OutboxEntry:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def prepare(message: Message, *, exchange: str, routing_key: str | None = None) -> Prepared:
+    """The outbox row for `message`. The current trace context travels with it, so the
+    publish joins the request's trace."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return Prepared(
+        exchange,
+        routing_key or message.ROUTING_KEY,
+        message.message_type(),
+        str(uuid.uuid4()),
+        message.model_dump_json(),
+        headers,
+    )
+
+
 async def enqueue(
     conn: Connection, message: Message, *, exchange: str, routing_key: str | None = None
 ) -> OutboxEntry:
-    """Add a message to the outbox in the caller's transaction. The current trace
-    context travels with it, so the publish joins the request's trace."""
-    headers: dict[str, str] = {}
-    propagate.inject(headers)
-    body = message.model_dump_json()
-    message_id = str(uuid.uuid4())
-    key = routing_key or message.ROUTING_KEY
+    """Add a message to the outbox in the caller's transaction; hand the entry to
+    `OutboxRelay.publish_soon` once that commits."""
+    prepared = prepare(message, exchange=exchange, routing_key=routing_key)
     row_id = await conn.fetchval(
-        """INSERT INTO outbox (message_id, exchange, routing_key, message_type, body, headers)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
-        message_id,
-        exchange,
-        key,
-        message.message_type(),
-        body,
-        to_json(headers),
+        f"INSERT INTO outbox ({OUTBOX_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        *prepared.row(),
     )
-    return OutboxEntry(
-        row_id, exchange, key, message.message_type(), message_id, body.encode(), headers
-    )
+    return prepared.entry(row_id)
 
 
 class OutboxRelay:
-    def __init__(self, pool: Pool, broker: Broker, *, interval: float) -> None:
+    def __init__(self, pool: Pool, broker: Broker, *, interval: float, grace: float = 5.0) -> None:
         self.pool = pool
         self.broker = broker
         self.interval = interval
+        self.grace = grace
         self._handed: list[OutboxEntry] = []
         self._wake = asyncio.Event()
-        self._scan_now = False
 
     def publish_soon(self, entries: list[OutboxEntry]) -> None:
-        """Publish rows just committed (called right after the commit)."""
+        """Publish rows just committed (call it right after the commit)."""
         if entries:
             self._handed.extend(entries)
             self._wake.set()
-
-    def kick(self) -> None:
-        """Scan the table soon (rows committed without being handed over)."""
-        self._scan_now = True
-        self._wake.set()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -101,8 +137,7 @@ class OutboxRelay:
                 while self._handed:
                     batch, self._handed = self._handed, []
                     await self._publish(batch)
-                if self._scan_now or loop.time() >= next_scan:
-                    self._scan_now = False
+                if loop.time() >= next_scan:
                     next_scan = loop.time() + self.interval
                     await self.scan()
             except asyncio.CancelledError:
@@ -111,29 +146,29 @@ class OutboxRelay:
                 log.warning("outbox relay could not publish", error=repr(exc))
 
     async def _publish(self, entries: list[OutboxEntry]) -> None:
-        """Take the rows (those another relay has not published yet), publish them
-        all, then delete them; a failure rolls back and leaves them to a scan."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            taken = set(
-                await conn.fetchval(
-                    "WITH taken AS (DELETE FROM outbox WHERE id = ANY($1::int[]) RETURNING id) "
-                    "SELECT coalesce(array_agg(id), '{}') FROM taken",
-                    [e.id for e in entries],
-                )
+        """Publish the rows handed over, confirms awaited together, then delete them.
+        A failure leaves them to a scan; no scan takes them while they are younger than
+        `grace`, so two relays publish a row twice only when this took that long."""
+        await asyncio.gather(*(self._send(e) for e in entries))
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "DELETE FROM outbox WHERE id = ANY($1::int[])", [e.id for e in entries]
             )
-            await asyncio.gather(*(self._send(e) for e in entries if e.id in taken))
 
     async def scan(self, *, batch: int = 500) -> int:
-        """Publish the rows nobody handed over; returns how many."""
+        """Publish the rows nobody handed over (their process died between commit and
+        publish, or met the broker away); returns how many."""
         published = 0
         while True:
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
-                    """DELETE FROM outbox WHERE id IN (
-                           SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                       RETURNING id, exchange, routing_key, message_type, message_id, body,
-                                 headers""",
+                    f"""DELETE FROM outbox WHERE id IN (
+                           SELECT id FROM outbox
+                           WHERE created_at < now() - make_interval(secs => $2)
+                           ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+                       RETURNING id, {OUTBOX_COLUMNS}""",
                     batch,
+                    self.grace,
                 )
                 entries = [
                     OutboxEntry(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
@@ -13,7 +12,7 @@ from waybill_gateway.auth import ApiKeys
 from waybill_gateway.settings import GatewaySettings
 from waybill_shared.db.models import User
 from waybill_shared.db.pg import Connection
-from waybill_shared.outbox import OutboxEntry, OutboxRelay
+from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
 
@@ -52,27 +51,11 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
             raise
 
 
-@dataclass
-class Transaction:
-    """One request's transaction on the task tables (asyncpg), and the outbox entries
-    it added: handed to the relay once it commits, dropped if it rolls back."""
-
-    conn: Connection
-    outbox: list[OutboxEntry] = field(default_factory=list)
-
-
-async def get_transaction(request: Request, runtime: RuntimeDep) -> AsyncIterator[Transaction]:
-    async with runtime.db.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            yield (tx := Transaction(conn))
-        except BaseException:
-            await transaction.rollback()
-            raise
-        await transaction.commit()
-    relay: OutboxRelay = request.app.state.relay
-    relay.publish_soon(tx.outbox)
+async def get_transaction(runtime: RuntimeDep) -> AsyncIterator[Connection]:
+    """A connection in a transaction (asyncpg), committed when the handler succeeds,
+    rolled back when it raises."""
+    async with runtime.db.acquire() as conn, conn.transaction():
+        yield conn
 
 
 async def get_connection(runtime: RuntimeDep) -> AsyncIterator[Connection]:
@@ -84,7 +67,7 @@ async def get_connection(runtime: RuntimeDep) -> AsyncIterator[Connection]:
 # scope="function": the commit happens before the response is sent, so whatever a
 # client was told exists is visible to its next request.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-TransactionDep = Annotated[Transaction, Depends(get_transaction, scope="function")]
+TransactionDep = Annotated[Connection, Depends(get_transaction, scope="function")]
 ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]

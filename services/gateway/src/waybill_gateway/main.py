@@ -34,6 +34,7 @@ from waybill_gateway.services.catalog import ensure_admin
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_gateway.settings import GatewaySettings, get_settings
 from waybill_shared import metrics
+from waybill_shared.db import pg
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import is_unavailable
 from waybill_shared.outbox import OutboxRelay
@@ -54,7 +55,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             await ensure_admin(session, api_key=settings.admin_api_key)
         await runtime.open_db()
         await runtime.storage.ensure_bucket()
-        app.state.api_keys = ApiKeys(runtime.db, ttl_seconds=settings.api_key_cache_seconds)
+        # Keys are looked up on a pool of their own: a request that holds a connection
+        # of the main pool must never wait for another one to learn who is asking.
+        key_pool = await pg.create_pool(settings, max_size=2)
+        app.state.api_keys = ApiKeys(key_pool, ttl_seconds=settings.api_key_cache_seconds)
         relay = OutboxRelay(
             runtime.db, runtime.broker, interval=settings.outbox_relay_interval_seconds
         )
@@ -70,6 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             for task in (connecting, relaying):
                 task.cancel()
             await asyncio.gather(connecting, relaying, return_exceptions=True)
+            await key_pool.close()
             await runtime.close()
             log.info("stopped")
 

@@ -44,11 +44,11 @@ def dsn(settings: WaybillSettings) -> str:
     return settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def create_pool(settings: WaybillSettings) -> asyncpg.Pool:
+async def create_pool(settings: WaybillSettings, *, max_size: int | None = None) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn(settings),
         min_size=1,
-        max_size=settings.database_pool_size,
+        max_size=max_size or settings.database_pool_size,
         connection_class=_Connection,
         init=init_json_codecs,
         # A connection idle this long is closed: after a database restart, stale

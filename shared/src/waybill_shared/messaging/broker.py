@@ -133,7 +133,8 @@ class Broker:
         headers: dict[str, Any],
     ) -> None:
         ex = self._exchanges.get(exchange) or await self.channel.get_exchange(exchange)
-        publishing = ex.publish(
+        # A broker that is away must not hang the caller: fail fast, the outbox retries.
+        await ex.publish(
             aio_pika.Message(
                 body,
                 content_type="application/json",
@@ -144,9 +145,8 @@ class Broker:
             ),
             routing_key=routing_key,
             mandatory=False,
+            timeout=PUBLISH_TIMEOUT,
         )
-        # A broker that is away must not hang the caller: fail fast, the outbox retries.
-        await asyncio.wait_for(publishing, timeout=PUBLISH_TIMEOUT)
 
     def publish_soon(self, message: Message, *, message_id: str) -> asyncio.Future[None]:
         """Start publishing now and return the confirm to await later, so that several

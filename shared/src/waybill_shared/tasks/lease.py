@@ -2,11 +2,16 @@
 
 A worker acks a command once it holds the task's lease, so RabbitMQ's consumer timeout
 never applies to long work; from then on the lease is the proof of life. One keeper
-per worker process extends every lease it holds in a single statement every
-`poll_seconds`, and reports a cancel (status cancelled) or a lost lease (another
-attempt took over) so that the work stops between batches. When a task ends, its
-lease is finished in the next flush, together with those of any task that ended
-meanwhile.
+per worker process, every `poll_seconds`:
+- extends every lease it holds, in one statement, and reports a cancel (status
+  cancelled) or a lost lease (another attempt took over) so that the work stops
+  between batches;
+- finishes, in one statement, the leases of the tasks that ended since the last tick
+  (their terminal event confirmed by the broker), so the sweeper will not re-dispatch
+  them if the tracker is slow to apply that event. A lease that dies unfinished with
+  its worker only means the sweeper may run the task again after `lease_seconds`,
+  which the tracker absorbs (the task is already terminal, or its artifact key is the
+  same).
 """
 
 from __future__ import annotations
@@ -44,13 +49,11 @@ class LeaseKeeper:
         self.poll_seconds = poll_seconds
         self._held: dict[LeaseKey, Lease] = {}
         self._finished: list[LeaseKey] = []
-        self._flushing: asyncio.Task[None] | None = None
         self._keeping: asyncio.Task[None] | None = None
 
     def hold(self, key: LeaseKey) -> Lease:
         lease = self._held[key] = Lease(key)
-        if self._keeping is None or self._keeping.done():
-            self._keeping = asyncio.create_task(self._keep())
+        self._tick_soon()
         return lease
 
     def drop(self, lease: Lease) -> None:
@@ -58,50 +61,52 @@ class LeaseKeeper:
         self._held.pop(lease.key, None)
 
     def finish(self, lease: Lease) -> None:
-        """The task's terminal event is confirmed: finish the lease (batched)."""
+        """The task's terminal event is confirmed: finish the lease at the next tick."""
         self.drop(lease)
         self._finished.append(lease.key)
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush())
+        self._tick_soon()
 
-    async def _flush(self) -> None:
-        while self._finished:
-            batch, self._finished = self._finished, []
-            try:
-                async with self.pool.acquire() as conn:
-                    await finish_leases(conn, batch, worker_id=self.worker_id)
-            except Exception as exc:  # the lease then runs out; the tracker sees it done
-                log.warning("could not finish leases", count=len(batch), error=repr(exc))
+    def _tick_soon(self) -> None:
+        if self._keeping is None or self._keeping.done():
+            self._keeping = asyncio.create_task(self._keep())
 
     async def _keep(self) -> None:
-        while self._held:
+        while self._held or self._finished:
             await asyncio.sleep(self.poll_seconds)
-            held = list(self._held.values())
-            if not held:
-                return
-            try:
-                async with self.pool.acquire() as conn:
-                    status = await extend_leases(
-                        conn,
-                        [lease.key for lease in held],
-                        worker_id=self.worker_id,
-                        lease_seconds=self.lease_seconds,
-                    )
-            except Exception as exc:  # the database may blink; the lease has slack
-                log.warning("could not extend leases", error=repr(exc))
-                continue
-            for lease in held:
-                found = status.get(lease.key)
-                if found is None:
-                    lease.lost = True
-                elif found == "cancelled":
-                    lease.cancelled = True
+            await self._tick()
+
+    async def _tick(self) -> None:
+        held = list(self._held.values())
+        finished, self._finished = self._finished, []
+        try:
+            async with self.pool.acquire() as conn:
+                if finished:
+                    await finish_leases(conn, finished, worker_id=self.worker_id)
+                if not held:
+                    return
+                status = await extend_leases(
+                    conn,
+                    [lease.key for lease in held],
+                    worker_id=self.worker_id,
+                    lease_seconds=self.lease_seconds,
+                )
+        except Exception as exc:  # the database may blink; the leases have slack
+            log.warning("could not keep leases", error=repr(exc))
+            self._finished.extend(finished)
+            return
+        for lease in held:
+            found = status.get(lease.key)
+            if found is None:
+                lease.lost = True
+            elif found == "cancelled":
+                lease.cancelled = True
 
     async def close(self) -> None:
-        """Stop extending, and finish the leases of the tasks that ended (on shutdown)."""
+        """Stop, and finish the leases of the tasks that ended (on shutdown)."""
         if self._keeping is not None:
             self._keeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeping
-        if self._flushing is not None:
-            await self._flushing
+        self._held.clear()
+        if self._finished:
+            await self._tick()

@@ -17,6 +17,7 @@ from waybill_shared import metrics
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import TaskEvent
 from waybill_shared.db.pg import Connection, Record, from_json, to_json
+from waybill_shared.outbox import OUTBOX_COLUMNS, OutboxEntry, Prepared
 from waybill_shared.tasks.state import TERMINAL, TaskState, fold, next_status, with_status
 
 COLUMNS = (
@@ -59,7 +60,7 @@ class TaskRow:
     updated_at: datetime
 
     @classmethod
-    def of(cls, record: Record) -> TaskRow:
+    def of(cls, record: Record | dict[str, Any]) -> TaskRow:
         values = dict(record)
         for name, empty in (("items", []), ("request", {}), ("result", {})):
             values[name] = from_json(values[name]) or empty
@@ -124,6 +125,13 @@ async def find_by_job_key(
     )
 
 
+@dataclass(frozen=True)
+class Registered:
+    task: TaskRow
+    created: bool
+    command: OutboxEntry | None = None  # to publish once the statement's transaction commits
+
+
 async def register_task(
     conn: Connection,
     *,
@@ -135,16 +143,14 @@ async def register_task(
     total_items: int = 0,
     items: list[Any] | None = None,
     ttl_hours: int = 48,
-) -> tuple[TaskRow, bool]:
-    """Insert the task unless it exists (same uuid, or same owner+kind+job_key).
-    Returns (task, created). `request` may be given as JSON text already."""
-    record = await conn.fetchrow(
-        f"""INSERT INTO tasks (uuid, kind, owner_id, job_key, request, total_items, items,
-                               ttl_hours, status, progress, processed_items, failed_items,
-                               result, attempt)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, 0, 0, '{{}}', 0)
-            ON CONFLICT DO NOTHING
-            RETURNING {COLUMNS}""",
+    command: Prepared | None = None,
+) -> Registered:
+    """Insert the task unless it exists (same uuid, or same owner+kind+job_key), with
+    `command` in the outbox when given: one statement, so atomic even outside a
+    transaction. `request` may be given as JSON text already."""
+    returning = f"SELECT {COLUMNS}, NULL::int AS outbox_id FROM task"
+    announce = ""
+    values: list[Any] = [
         str(task_uuid),
         kind,
         owner_id,
@@ -153,15 +159,35 @@ async def register_task(
         total_items,
         to_json(items or []),
         ttl_hours,
+    ]
+    if command is not None:
+        announce = f""", announced AS (
+                INSERT INTO outbox ({OUTBOX_COLUMNS})
+                SELECT $9, $10, $11, $12, $13, $14 FROM task RETURNING id)"""
+        returning = f"SELECT {COLUMNS}, (SELECT id FROM announced) AS outbox_id FROM task"
+        values.extend(command.row())
+    record = await conn.fetchrow(
+        f"""WITH task AS (
+                INSERT INTO tasks (uuid, kind, owner_id, job_key, request, total_items, items,
+                                   ttl_hours, status, progress, processed_items, failed_items,
+                                   result, attempt)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, 0, 0, '{{}}', 0)
+                ON CONFLICT DO NOTHING
+                RETURNING {COLUMNS}){announce}
+            {returning}""",
+        *values,
     )
     if record is not None:
-        return TaskRow.of(record), True
+        fields = dict(record)
+        outbox_id = fields.pop("outbox_id")
+        entry = command.entry(outbox_id) if command is not None else None
+        return Registered(TaskRow.of(fields), True, entry)
     existing = await get_task_by_uuid(conn, task_uuid)
     if existing is None and job_key is not None:
         existing = await find_by_job_key(conn, owner_id=owner_id, kind=kind, job_key=job_key)
     if existing is None:
         raise LookupError(f"task {task_uuid} conflicts with a task that is gone")
-    return existing, False
+    return Registered(existing, False)
 
 
 # --- leases -------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from uuid import UUID
 import structlog
 
 from waybill_shared.contracts.messages import TaskKind
+from waybill_shared.db.pg import Connection
 from waybill_shared.errors import Invalid, NotFound
 from waybill_shared.runtime import Runtime
 from waybill_shared.tasks import repository as tasks
@@ -79,42 +80,26 @@ async def run_leased_task(
     ack: Callable[[], Awaitable[None]],
     handlers: TaskHandlers[Checked],
 ) -> None:
-    settings = runtime.settings
-    async with runtime.db.acquire() as conn:
-        task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
-        if task is None:
-            task, _ = await tasks.register_task(
-                conn,
-                task_uuid=spec.task_uuid,
-                kind=spec.kind,
-                owner_id=spec.owner_id,
-                request=spec.request,
-                job_key=spec.job_key,
-                total_items=spec.total_items,
-                ttl_hours=spec.ttl_hours,
-            )
-    if task.status not in ("pending", "processing"):
+    claimed, skipped = await _claim(runtime, spec)
+    if claimed is None:
+        # Finished, cancelled, or held by another worker (a redelivery): nothing to do.
         await ack()
-        log.info("task skipped: already finished", task=str(spec.task_uuid), status=task.status)
+        log.info("task skipped", task=str(spec.task_uuid), status=skipped)
         return
     try:
-        checked = await handlers.authorize(task)
+        checked = await handlers.authorize(claimed)
     except (NotFound, Invalid, TaskFailed) as exc:
-        await _refuse(runtime, task, str(exc))
+        await _refuse(runtime, claimed, str(exc))
         await ack()
         return
-    async with runtime.db.acquire() as conn:
-        claimed = await tasks.claim_lease(
-            conn,
-            task_uuid=spec.task_uuid,
-            worker_id=runtime.worker_id,
-            lease_seconds=settings.lease_seconds,
-        )
-    # Ack once the lease is held: from here the lease, not the delivery, proves life.
+    except Exception:
+        # Not an answer about the request (the database away?): give the lease back
+        # now, so the redelivery of this message finds the task free.
+        await _hand_back(runtime, Lease(LeaseKey(claimed.id, claimed.attempt)), "could not check")
+        raise
+    # Ack once the lease is held and the request allowed: from here the lease, not
+    # the delivery, proves life.
     await ack()
-    if claimed is None:
-        log.info("task skipped: finished or held by another worker", task=str(spec.task_uuid))
-        return
     keeper = runtime.leases
     lease = keeper.hold(LeaseKey(claimed.id, claimed.attempt))
     emitter = EventEmitter(
@@ -160,6 +145,42 @@ async def run_leased_task(
             keeper.finish(lease)
         else:
             keeper.drop(lease)
+
+
+async def _claim(runtime: Runtime, spec: TaskSpec) -> tuple[TaskRow | None, str | None]:
+    """Take the task's lease: one statement when the task is known (the usual case);
+    a direct publisher's task is registered on first sight. Returns (the claimed task,
+    or None and the status of the task that could not be claimed)."""
+
+    async def claim(conn: Connection) -> TaskRow | None:
+        return await tasks.claim_lease(
+            conn,
+            task_uuid=spec.task_uuid,
+            worker_id=runtime.worker_id,
+            lease_seconds=runtime.settings.lease_seconds,
+        )
+
+    async with runtime.db.acquire() as conn:
+        claimed = await claim(conn)
+        if claimed is not None:
+            return claimed, None
+        task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
+        if task is None:
+            await tasks.register_task(
+                conn,
+                task_uuid=spec.task_uuid,
+                kind=spec.kind,
+                owner_id=spec.owner_id,
+                request=spec.request,
+                job_key=spec.job_key,
+                total_items=spec.total_items,
+                ttl_hours=spec.ttl_hours,
+            )
+            claimed = await claim(conn)
+            if claimed is not None:
+                return claimed, None
+            task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
+        return None, task.status if task is not None else None
 
 
 async def _refuse(runtime: Runtime, task: TaskRow, reason: str) -> None:

@@ -9,6 +9,7 @@ from waybill_gateway.deps import (
     AdminUser,
     ConnectionDep,
     CurrentUser,
+    RelayDep,
     RuntimeDep,
     SettingsDep,
     StorageDep,
@@ -40,15 +41,15 @@ StatusFilter = Query(pattern="^(pending|processing|completed|failed|cancelled|ex
 async def create_job(
     body: DataExportCreate,
     response: Response,
-    tx: TransactionDep,
+    conn: ConnectionDep,
     user: CurrentUser,
     runtime: RuntimeDep,
+    relay: RelayDep,
     settings: SettingsDep,
 ) -> DataExportJob:
-    # Durable before we answer: the task and its command commit together when this
-    # returns (the transaction dependency), and the command is then handed to the relay.
+    # Durable before we answer: the task and its command are committed together.
     task, command = await data_exports.create_export(
-        tx.conn,
+        conn,
         owner=user,
         request=body,
         topology=runtime.topology,
@@ -57,7 +58,7 @@ async def create_job(
     if command is None:
         response.status_code = 200
     else:
-        tx.outbox.append(command)
+        relay.publish_soon([command])
     return data_exports.to_job(task, runtime.storage, url_seconds=settings.download_url_seconds)
 
 
@@ -110,7 +111,7 @@ async def job_events(job_id: IdPath, conn: ConnectionDep, user: CurrentUser) -> 
 
 @router.post("/jobs/{job_id}/cancel", response_model=CancelResult)
 async def cancel_job(job_id: IdPath, tx: TransactionDep, user: CurrentUser) -> CancelResult:
-    await data_exports.cancel_export(tx.conn, user=user, job_id=job_id)
+    await data_exports.cancel_export(tx, user=user, job_id=job_id)
     return CancelResult(message=f"export job {job_id} cancelled", job_id=job_id)
 
 
@@ -118,7 +119,7 @@ async def cancel_job(job_id: IdPath, tx: TransactionDep, user: CurrentUser) -> C
 async def delete_job(
     job_id: IdPath, tx: TransactionDep, user: CurrentUser, storage: StorageDep
 ) -> Response:
-    await data_exports.delete_export(tx.conn, storage, user=user, job_id=job_id)
+    await data_exports.delete_export(tx, storage, user=user, job_id=job_id)
     return Response(status_code=204)
 
 
@@ -129,5 +130,5 @@ async def statistics(conn: ConnectionDep, user: CurrentUser) -> ExportStatistics
 
 @router.post("/cleanup", response_model=CleanupResult)
 async def cleanup(tx: TransactionDep, storage: StorageDep, _: AdminUser) -> CleanupResult:
-    count = await data_exports.cleanup(tx.conn, storage)
+    count = await data_exports.cleanup(tx, storage)
     return CleanupResult(message=f"{count} expired exports cleaned up", count=count)

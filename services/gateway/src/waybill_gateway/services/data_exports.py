@@ -66,8 +66,8 @@ async def create_export(
     topology: Topology,
     max_files: int,
 ) -> tuple[TaskRow, outbox.OutboxEntry | None]:
-    """Validate, authorize, and persist the task with its command in the caller's
-    transaction. Returns (task, the command to publish once committed); an existing
+    """Validate, authorize, and persist the task with its command (one statement, so
+    both or neither). Returns (task, the command to hand to the relay); an existing
     job_key answers the existing task and no command."""
     total = len(request.file_ids) + len(request.dataset_ids)
     if total == 0:
@@ -116,7 +116,7 @@ async def create_export(
         {"file_id": None, "dataset_id": dataset_id, "filename": "", "status": "pending"}
         for dataset_id in request.dataset_ids
     ]
-    task, created = await tasks.register_task(
+    registered = await tasks.register_task(
         conn,
         task_uuid=command.task_id,
         kind=KIND,
@@ -126,11 +126,10 @@ async def create_export(
         total_items=total,
         items=items,
         ttl_hours=request.ttl_hours,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    if not created:  # the same job_key, committed meanwhile by a concurrent request
-        return task, None
-    entry = await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
-    return task, entry
+    # Not created: the same job_key, committed meanwhile by a concurrent request.
+    return registered.task, registered.command
 
 
 async def get_export(conn: Connection, *, user: User, job_id: int, lock: bool = False) -> TaskRow:

@@ -78,9 +78,10 @@ async def request_export(
     target_uri: str | None,
     settings: WaybillSettings,
     topology: Topology,
-) -> tuple[ExportAssociation, Task, bool]:
-    """Returns (association, task, created). A short-term request is answered by a
-    reusable earlier export when there is one; nothing is generated then."""
+) -> tuple[ExportAssociation, Task, outbox.OutboxEntry | None]:
+    """Returns (association, task, the command to hand to the relay once committed). A
+    short-term request is answered by a reusable earlier export when there is one;
+    nothing is generated then (no command)."""
     history = await access.history(session, user, history_id, lock=True)
     if destination == "remote":
         assert target_uri is not None
@@ -98,7 +99,7 @@ async def request_export(
         if reused is not None:
             task = await session.get(Task, reused.task_id)
             assert task is not None
-            return reused, task, False
+            return reused, task, None
     command = HistoryExportRequested(
         task_id=uuid.uuid4(),
         owner_id=history.owner_id,
@@ -110,16 +111,16 @@ async def request_export(
         destination=destination,
         target_uri=target_uri,
     )
-    conn = await driver_connection(session)
-    registered, _ = await register_task(
-        conn,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="history_export",
         owner_id=history.owner_id,
         request=command.model_dump(mode="json"),
         ttl_hours=settings.short_term_export_ttl_hours if destination == "short_term" else 0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    task = await session.get(Task, registered.id)
+    task = await session.get(Task, registered.task.id)
     assert task is not None
     association = ExportAssociation(
         task_id=task.id,
@@ -139,9 +140,8 @@ async def request_export(
         result_data={},
     )
     session.add(association)
-    await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
     await session.flush()
-    return association, task, True
+    return association, task, registered.command
 
 
 async def list_exports(session: AsyncSession, *, user: User, history_id: int) -> list[ExportRecord]:
@@ -195,26 +195,25 @@ async def short_term_task(session: AsyncSession, *, user: User, storage_request_
 
 async def request_import(
     session: AsyncSession, *, user: User, store_content_uri: str, topology: Topology
-) -> Task:
+) -> tuple[Task, outbox.OutboxEntry | None]:
     """Only archives this user exported (by uri, association id or task id) can be
     imported: nobody reads another user's export by guessing its key."""
     source = await _export_source(session, user=user, ref=store_content_uri)
     command = HistoryImportRequested(
         task_id=uuid.uuid4(), owner_id=user.id, store_content_uri=source
     )
-    conn = await driver_connection(session)
-    registered, _ = await register_task(
-        conn,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="history_import",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
-    task = await session.get(Task, registered.id)
+    task = await session.get(Task, registered.task.id)
     assert task is not None
-    return task
+    return task, registered.command
 
 
 async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:

@@ -63,22 +63,21 @@ def to_command(body: ExtractWorkflowRequest, owner: User) -> ExtractionRequested
 
 async def request_extraction(
     session: AsyncSession, *, user: User, body: ExtractWorkflowRequest, topology: Topology
-) -> Task:
+) -> tuple[Task, outbox.OutboxEntry | None]:
     command = to_command(body, user)
     await check_extraction_request(session, user, command)
-    conn = await driver_connection(session)
-    registered, _ = await register_task(
-        conn,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="workflow_extraction",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
-    task = await session.get(Task, registered.id)
+    task = await session.get(Task, registered.task.id)
     assert task is not None
-    return task
+    return task, registered.command
 
 
 async def legacy_request(
