@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waybill_gateway.auth import ApiKeys
 from waybill_gateway.settings import GatewaySettings
 from waybill_shared.db.models import User
-from waybill_shared.db.pg import Connection
+from waybill_shared.db.pg import Connection, Pool
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
@@ -58,17 +58,18 @@ async def get_transaction(runtime: RuntimeDep) -> AsyncIterator[Connection]:
         yield conn
 
 
-async def get_connection(runtime: RuntimeDep) -> AsyncIterator[Connection]:
-    """A connection for reads (each statement on its own)."""
-    async with runtime.db.acquire() as conn:
-        yield conn
+async def get_pool(runtime: RuntimeDep) -> Pool:
+    """The asyncpg pool. Routes on every job's path take a connection from it with
+    `async with db.acquire()`: a generator dependency costs each request more than
+    its statement does (an async generator to track, an exit stack to unwind)."""
+    return runtime.db
 
 
 # scope="function": the commit happens before the response is sent, so whatever a
 # client was told exists is visible to its next request.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 TransactionDep = Annotated[Connection, Depends(get_transaction, scope="function")]
-ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
+DbDep = Annotated[Pool, Depends(get_pool)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]

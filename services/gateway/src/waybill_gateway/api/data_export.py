@@ -4,11 +4,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from waybill_gateway.api.common import IdPath, PageDep
+from waybill_gateway.api.common import IdPath, PageDep, model_response
 from waybill_gateway.deps import (
     AdminUser,
-    ConnectionDep,
     CurrentUser,
+    DbDep,
     RelayDep,
     RuntimeDep,
     SettingsDep,
@@ -40,31 +40,30 @@ StatusFilter = Query(pattern="^(pending|processing|completed|failed|cancelled|ex
 )
 async def create_job(
     body: DataExportCreate,
-    response: Response,
-    conn: ConnectionDep,
+    db: DbDep,
     user: CurrentUser,
     runtime: RuntimeDep,
     relay: RelayDep,
     settings: SettingsDep,
-) -> DataExportJob:
+) -> Response:
     # Durable before we answer: the task and its command are committed together.
-    task, command = await data_exports.create_export(
-        conn,
-        owner=user,
-        request=body,
-        topology=runtime.topology,
-        max_files=settings.max_files_per_export,
-    )
-    if command is None:
-        response.status_code = 200
-    else:
+    async with db.acquire() as conn:
+        task, command = await data_exports.create_export(
+            conn,
+            owner=user,
+            request=body,
+            topology=runtime.topology,
+            max_files=settings.max_files_per_export,
+        )
+    if command is not None:
         relay.publish_soon([command])
-    return data_exports.to_job(task, runtime.storage, url_seconds=settings.download_url_seconds)
+    job = data_exports.to_job(task, runtime.storage, url_seconds=settings.download_url_seconds)
+    return model_response(job, 202 if command is not None else 200)
 
 
 @router.get("/jobs", response_model=DataExportList)
 async def list_jobs(
-    conn: ConnectionDep,
+    db: DbDep,
     user: CurrentUser,
     storage: StorageDep,
     settings: SettingsDep,
@@ -74,14 +73,15 @@ async def list_jobs(
         str | None, Query(pattern="^(csv|tsv|json|excel|parquet|hdf5|zip)$")
     ] = None,
 ) -> DataExportList:
-    tasks, total = await data_exports.list_exports(
-        conn,
-        user=user,
-        status=status,
-        export_format=export_format,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    async with db.acquire() as conn:
+        tasks, total = await data_exports.list_exports(
+            conn,
+            user=user,
+            status=status,
+            export_format=export_format,
+            limit=page.limit,
+            offset=page.offset,
+        )
     items = [
         data_exports.to_job(t, storage, url_seconds=settings.download_url_seconds) for t in tasks
     ]
@@ -91,19 +91,23 @@ async def list_jobs(
 @router.get("/jobs/{job_id}", response_model=DataExportJob)
 async def get_job(
     job_id: IdPath,
-    conn: ConnectionDep,
+    db: DbDep,
     user: CurrentUser,
     storage: StorageDep,
     settings: SettingsDep,
-) -> DataExportJob:
-    task = await data_exports.get_export(conn, user=user, job_id=job_id)
-    return data_exports.to_job(task, storage, url_seconds=settings.download_url_seconds)
+) -> Response:
+    async with db.acquire() as conn:
+        task = await data_exports.get_export(conn, user=user, job_id=job_id)
+    return model_response(
+        data_exports.to_job(task, storage, url_seconds=settings.download_url_seconds)
+    )
 
 
 @router.get("/jobs/{job_id}/events", response_model=list[TaskEventOut])
-async def job_events(job_id: IdPath, conn: ConnectionDep, user: CurrentUser) -> list[TaskEventOut]:
+async def job_events(job_id: IdPath, db: DbDep, user: CurrentUser) -> list[TaskEventOut]:
     """Every status event of the job, in order (the tracker's log)."""
-    events = await data_exports.list_events(conn, user=user, job_id=job_id)
+    async with db.acquire() as conn:
+        events = await data_exports.list_events(conn, user=user, job_id=job_id)
     return [
         TaskEventOut.model_validate({**e, "payload": from_json(e["payload"]) or {}}) for e in events
     ]
@@ -124,8 +128,9 @@ async def delete_job(
 
 
 @router.get("/statistics", response_model=ExportStatistics)
-async def statistics(conn: ConnectionDep, user: CurrentUser) -> ExportStatistics:
-    return await data_exports.statistics(conn, user=user)
+async def statistics(db: DbDep, user: CurrentUser) -> ExportStatistics:
+    async with db.acquire() as conn:
+        return await data_exports.statistics(conn, user=user)
 
 
 @router.post("/cleanup", response_model=CleanupResult)
