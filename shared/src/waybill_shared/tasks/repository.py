@@ -71,6 +71,7 @@ class TaskRow:
             status=self.status,
             kind=self.kind,
             progress=self.progress,
+            total_items=self.total_items,
             processed_items=self.processed_items,
             failed_items=self.failed_items,
             items=tuple(self.items),
