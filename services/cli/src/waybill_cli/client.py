@@ -79,13 +79,7 @@ class Api:
             ) from e
 
     def list_page(self, path: str, params: dict[str, Any]) -> Page:
-        response = self.request("GET", path, params=_drop_none(params))
-        body = response.json()
-        # TODO(merge): array only once contract-export lands
-        if isinstance(body, dict) and isinstance(body.get("items"), list):
-            return Page(body["items"], body.get("total"))
-        total = response.headers.get("X-Total-Count", "")
-        return Page(list(body), int(total) if total.isdigit() else None)
+        return page_of(self.request("GET", path, params=_drop_none(params)))
 
     def list_all(self, path: str, params: dict[str, Any], page_size: int = 100) -> list[Any]:
         items: list[Any] = []
@@ -247,10 +241,6 @@ class Api:
     def all_histories(self) -> list[Any]:
         return self.list_all("/api/histories", {})
 
-    def history(self, history_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/api/histories/{history_id}")
-        return result
-
     def history_contents(self, history_id: int) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.json("GET", f"/api/histories/{history_id}/contents")
         return result
@@ -348,6 +338,16 @@ class CountingReader:
 
     def tell(self) -> int:
         return self._f.tell()
+
+
+def page_of(response: httpx.Response) -> Page:
+    """A list answer: a JSON array with X-Total-Count, or {items, total, limit, offset}."""
+    body = response.json()
+    # TODO(merge): array only once contract-export lands
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        return Page(body["items"], body.get("total"))
+    total = response.headers.get("X-Total-Count", "")
+    return Page(list(body), int(total) if total.isdigit() else None)
 
 
 def check(response: httpx.Response) -> None:

@@ -83,6 +83,6 @@ def whoami(json_mode: JsonOpt = False) -> None:
     def human() -> None:
         role = " (admin)" if user.get("is_admin") else ""
         out.say(f"{user['name']}{role} on {current.url}")
-        out.say(f"URL from the {current.url_source}, key from the {current.key_source}")
+        out.say(f"the URL from: {current.url_source}; the key from: {current.key_source}")
 
     out.result(data, human)

@@ -20,7 +20,15 @@ from waybill_cli.common import (
     ids,
     key_values,
 )
-from waybill_cli.display import ExportBoard, Output, Transfers, file_label, human_size, percent
+from waybill_cli.display import (
+    ExportBoard,
+    Output,
+    Transfers,
+    file_label,
+    human_size,
+    percent,
+    when,
+)
 from waybill_cli.errors import CliError, ExitCode, usage_error
 
 export_app = typer.Typer(
@@ -43,7 +51,7 @@ def job_row(job: dict[str, Any]) -> list[Any]:
         f"{percent(job)}%",
         files,
         human_size(job.get("output_size")),
-        job["created_at"],
+        when(job["created_at"]),
     ]
 
 
@@ -87,7 +95,7 @@ def create(
         bool, typer.Option(help="Include export_metadata.json in the package.")
     ] = True,
     lineage: Annotated[
-        bool, typer.Option(help="Add the provenance of each file to the metadata.")
+        bool, typer.Option("--lineage", help="Add the provenance of each file to the metadata.")
     ] = False,
     compress: Annotated[
         bool,
@@ -104,8 +112,9 @@ def create(
     wait: Annotated[
         bool,
         typer.Option(
+            "--wait",
             help="Follow the job to its end (a bar for the job and each file); "
-            "exit 1 unless it completes."
+            "exit 1 unless it completes.",
         ),
     ] = False,
     json_mode: JsonOpt = False,
@@ -119,7 +128,7 @@ def create(
     if not files and not datasets:
         raise usage_error("give at least one --file or --dataset")
     body: dict[str, Any] = {
-        "name": name or f"{export_format} export of {len(files) + len(datasets)} item(s)",
+        "name": name or f"{export_format} export",
         "file_ids": files,
         "export_format": export_format,
         "export_options": key_values(options or [], "--option"),
@@ -174,7 +183,7 @@ def summarize(out: Output, job: dict[str, Any]) -> None:
         size = human_size(job.get("output_size"))
         out.say(
             f"export {job['id']} completed: {job['processed_files']} file(s), {size}, "
-            f"available until {job.get('expires_at')}; "
+            f"available until {when(job.get('expires_at'))}; "
             f"`waybill export download {job['id']}` saves it"
         )
     else:
@@ -255,7 +264,7 @@ def get_job(job_id: int, json_mode: JsonOpt = False) -> None:
         if options:
             out.say(f"options {options}")
         if job.get("expires_at"):
-            out.say(f"expires {job['expires_at']}")
+            out.say(f"expires {when(job['expires_at'])}")
         if job.get("error_message"):
             out.say(f"error {job['error_message']}")
         out.table(

@@ -17,8 +17,8 @@ from waybill_cli.common import (
     connect,
     json_object,
 )
-from waybill_cli.display import Output, Transfers, human_size
-from waybill_cli.errors import usage_error
+from waybill_cli.display import Output, Transfers, human_size, when
+from waybill_cli.errors import CliError, usage_error
 
 file_app = typer.Typer(
     help="Files in the catalog (upload them with `waybill upload`).", no_args_is_help=True
@@ -36,7 +36,7 @@ def file_row(f: dict[str, Any]) -> list[Any]:
         human_size(f["size"]),
         f["format"],
         f.get("project_id"),
-        f["uploaded_at"],
+        when(f["uploaded_at"]),
     ]
 
 
@@ -64,11 +64,18 @@ def upload(
     JSON array."""
     out = Output(json_mode=json_mode)
     meta = json_object(metadata, "--metadata") if metadata is not None else None
-    uploaded = []
+    uploaded: list[dict[str, Any]] = []
     with connect() as api, Transfers(out) as transfers:
         for path in paths:
             advance = transfers.add(f"uploading {path.name}", path.stat().st_size)
-            uploaded.append(api.upload(path, project_id=project, metadata=meta, on_bytes=advance))
+            try:
+                uploaded.append(
+                    api.upload(path, project_id=project, metadata=meta, on_bytes=advance)
+                )
+            except CliError as e:
+                done = ", ".join(str(f["id"]) for f in uploaded)
+                before = f" (uploaded before it: file {done})" if done else ""
+                raise CliError(f"{path}: {e.message}{before}", e.code) from e
     out.result(uploaded, lambda: out.table(FILE_COLUMNS, map(file_row, uploaded)))
 
 
@@ -80,7 +87,7 @@ def list_files(
     all_items: AllOpt = False,
     json_mode: JsonOpt = False,
 ) -> None:
-    """List your files, newest first."""
+    """List your files."""
     out = Output(json_mode=json_mode)
     with connect() as api:
         if all_items:
@@ -152,7 +159,7 @@ def list_projects(json_mode: JsonOpt = False) -> None:
         projects,
         lambda: out.table(
             ("id", "name", "description", "created"),
-            ([p["id"], p["name"], p.get("description"), p["created_at"]] for p in projects),
+            ([p["id"], p["name"], p.get("description"), when(p["created_at"])] for p in projects),
         ),
     )
 

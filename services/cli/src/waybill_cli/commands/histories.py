@@ -10,16 +10,18 @@ import typer
 from waybill_cli import download, watch
 from waybill_cli.client import Api
 from waybill_cli.common import AllOpt, ForceOpt, JsonOpt, LimitOpt, OffsetOpt, connect
-from waybill_cli.display import Output, TaskBoard, Transfers, human_size
+from waybill_cli.display import Output, TaskBoard, Transfers, human_size, when
 from waybill_cli.errors import CliError, ExitCode, usage_error
-from waybill_cli.extraction import summary_selection
+from waybill_cli.extraction import summary_inputs, summary_selection
 
 history_app = typer.Typer(
     help="Histories: their contents, their export as archives, and re-import.",
     no_args_is_help=True,
 )
 
-WaitOpt = Annotated[bool, typer.Option(help="Wait for the task to end; exit 1 if it fails.")]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="Wait for the task to end; exit 1 if it fails.")
+]
 
 
 def follow_task(api: Api, out: Output, task_id: str, label: str) -> dict[str, Any]:
@@ -61,7 +63,10 @@ def list_histories(
     def human() -> None:
         out.table(
             ("id", "name", "updated", "created"),
-            ([h["id"], h["name"], h["update_time"], h["create_time"]] for h in histories),
+            (
+                [h["id"], h["name"], when(h["update_time"]), when(h["create_time"])]
+                for h in histories
+            ),
         )
         if total is not None and offset + len(histories) < total:
             out.note(f"{len(histories)} of {total}: --offset or --all for more")
@@ -106,10 +111,10 @@ def summary(history_id: int, json_mode: JsonOpt = False) -> None:
     selection = summary_selection(data)
 
     def human() -> None:
-        rows = [["--job", i, "tool", "", ""] for i in selection.job_ids] + [
+        rows = [["--job", i, "tool run", "", ""] for i in selection.job_ids] + [
             ["--mapped-run", i, "mapped tool run", "", ""] for i in selection.group_ids
         ]
-        for entry in selection.inputs:
+        for entry in summary_inputs(data):
             option = "--hdca" if entry["history_content_type"] == "dataset_collection" else "--hda"
             rows.append([option, entry["id"], "input", entry.get("hid"), entry.get("name")])
         out.table(("option", "id", "what", "hid", "name"), rows)
@@ -130,8 +135,12 @@ def export_history(
     include_files: Annotated[
         bool, typer.Option("--files/--no-files", help="Include the datasets' bytes.")
     ] = True,
-    include_hidden: Annotated[bool, typer.Option(help="Include hidden datasets.")] = False,
-    include_deleted: Annotated[bool, typer.Option(help="Include deleted datasets.")] = False,
+    include_hidden: Annotated[
+        bool, typer.Option("--include-hidden", help="Include hidden datasets.")
+    ] = False,
+    include_deleted: Annotated[
+        bool, typer.Option("--include-deleted", help="Include deleted datasets.")
+    ] = False,
     to: Annotated[
         str | None,
         typer.Option(
@@ -207,7 +216,7 @@ def _show_export(out: Output, data: dict[str, Any]) -> None:
     if data.get("state"):
         out.say(f"state {data['state']}")
     if data.get("uri"):
-        out.say(f"written to {data['uri']}")
+        out.say(f"archive {data['uri']}")
     if data.get("path"):
         out.say(f"saved {data['path']} ({human_size(data.get('size'))})")
     if "state" not in data:
@@ -242,7 +251,7 @@ def exports(history_id: int, json_mode: JsonOpt = False) -> None:
                 [
                     r["id"],
                     r["task_uuid"],
-                    r["create_time"],
+                    when(r["create_time"]),
                     state(r),
                     ((r.get("export_metadata") or {}).get("result_data") or {}).get("uri"),
                 ]

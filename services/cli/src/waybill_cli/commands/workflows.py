@@ -12,8 +12,8 @@ from waybill_cli.client import Api
 from waybill_cli.commands.histories import follow_task
 from waybill_cli.common import ForceOpt, JsonOpt, connect, ids
 from waybill_cli.display import Output, Transfers, human_size
-from waybill_cli.errors import CliError, ExitCode, usage_error
-from waybill_cli.extraction import summary_selection
+from waybill_cli.errors import CliError, usage_error
+from waybill_cli.extraction import Selection, request_body, summary_selection, workflow_id
 
 workflow_app = typer.Typer(help="Extracted workflows.", no_args_is_help=True)
 
@@ -83,64 +83,49 @@ def extract(
     out = Output(json_mode=json_mode)
     if save == download.STDOUT and json_mode:
         raise usage_error("--json and --save - both write to stdout: choose one")
-    body: dict[str, Any] = {
-        "job_ids": ids(job, "--job"),
-        "implicit_collection_jobs_ids": ids(mapped_run, "--mapped-run"),
-        "hda_ids": ids(hda, "--hda"),
-        "hdca_ids": ids(hdca, "--hdca"),
-        "dataset_names": input_name or [],
-        "dataset_collection_names": collection_name or [],
-    }
-    chosen = any(
-        body[k] for k in ("job_ids", "implicit_collection_jobs_ids", "hda_ids", "hdca_ids")
+    selection = Selection(
+        job_ids=ids(job, "--job"),
+        group_ids=ids(mapped_run, "--mapped-run"),
+        hda_ids=ids(hda, "--hda"),
+        hdca_ids=ids(hdca, "--hdca"),
     )
-    if not chosen and history is None:
+    if not selection and history is None:
         raise usage_error("give --history, or the --job/--mapped-run/--hda/--hdca ids to extract")
     with connect() as api:
-        if history is not None:
-            body["from_history_id"] = history
-            if not chosen:
-                selection = summary_selection(api.extraction_summary(history))
-                body |= {
-                    "job_ids": selection.job_ids,
-                    "implicit_collection_jobs_ids": selection.group_ids,
-                    "hda_ids": selection.hda_ids,
-                    "hdca_ids": selection.hdca_ids,
-                }
-        body["workflow_name"] = name or (
-            f"Workflow from history {history}" if history is not None else "Extracted workflow"
+        if not selection:
+            assert history is not None
+            selection = summary_selection(api.extraction_summary(history))
+        body = request_body(
+            selection,
+            history_id=history,
+            workflow_name=name,
+            dataset_names=input_name or [],
+            collection_names=collection_name or [],
         )
         answer = api.extract_workflow(body, wait_seconds=PREFER_WAIT_SECONDS)
-        data: dict[str, Any] = {"task_id": answer["task_id"], "status": answer.get("status")}
-        workflow_id = _workflow_id(answer)
-        if workflow_id is None and answer.get("status") not in ("failed", "cancelled"):
-            result = follow_task(api, out, answer["task_id"], "workflow extraction")
-            data["status"] = result.get("status")
-            answer = {**answer, **result}
-            workflow_id = _workflow_id(result)
-        if workflow_id is None:
+        if workflow_id(answer) is None and answer.get("status") not in ("failed", "cancelled"):
+            answer |= follow_task(api, out, answer["task_id"], "workflow extraction")
+        made = workflow_id(answer)
+        if made is None:
             error = answer.get("error") or "no workflow was made"
-            raise CliError(f"extraction {data['status'] or 'failed'}: {error}", ExitCode.FAILED)
-        data["workflow_id"] = workflow_id
+            raise CliError(f"extraction {answer.get('status') or 'failed'}: {error}")
+        data: dict[str, Any] = {
+            "task_id": answer["task_id"],
+            "status": answer.get("status"),
+            "workflow_id": made,
+        }
         if save is not None:
-            data |= save_workflow(api, out, workflow_id, save, workflow_format, force)
+            data |= save_workflow(api, out, made, save, workflow_format, force)
 
     def human() -> None:
-        out.say(f"workflow {workflow_id} extracted")
+        out.say(f"workflow {made} extracted")
         if data.get("path"):
             out.say(f"saved {data['path']} ({data['format']}, {human_size(data['size'])})")
         elif save is None:
-            out.say(f"save it with `waybill workflow download {workflow_id} -o workflow.ga`")
+            out.say(f"save it with `waybill workflow download {made} -o workflow.ga`")
 
     if save != download.STDOUT:
         out.result(data, human)
-
-
-def _workflow_id(answer: dict[str, Any]) -> int | None:
-    # Our field is workflow_id; Galaxy's WorkflowExtractionResult answers {id} (the
-    # contract-galaxy change) beside it.
-    value = answer.get("workflow_id")
-    return int(value) if value is not None else None
 
 
 def save_workflow(
