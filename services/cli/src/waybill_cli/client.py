@@ -89,6 +89,14 @@ class Api:
             if len(page.items) < page_size or (page.total is not None and len(items) >= page.total):
                 return items
 
+    def listing(
+        self, path: str, params: dict[str, Any], *, limit: int, offset: int, every: bool
+    ) -> Page:
+        """One page, or with every=True all pages (then the total is not needed)."""
+        if every:
+            return Page(self.list_all(path, _drop_none(params)), None)
+        return self.list_page(path, {**params, "limit": limit, "offset": offset})
+
     def events(self, path: str, *, last_event_id: str | None = None) -> Iterator[ServerSentEvent]:
         """Server-Sent Events from path until the server ends the stream."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
@@ -173,13 +181,10 @@ class Api:
             )
         return result
 
-    def files(self, *, project_id: int | None, limit: int, offset: int) -> Page:
-        return self.list_page(
-            "/api/files", {"project_id": project_id, "limit": limit, "offset": offset}
+    def files(self, *, project_id: int | None, limit: int, offset: int, every: bool) -> Page:
+        return self.listing(
+            "/api/files", {"project_id": project_id}, limit=limit, offset=offset, every=every
         )
-
-    def all_files(self, *, project_id: int | None) -> list[dict[str, Any]]:
-        return self.list_all("/api/files", _drop_none({"project_id": project_id}))
 
     def file(self, file_id: int) -> dict[str, Any]:
         result: dict[str, Any] = self.json("GET", f"/api/files/{file_id}")
@@ -210,16 +215,20 @@ class Api:
         return f"/api/data-export/jobs/{job_id}/stream"
 
     def exports(
-        self, *, status: str | None, export_format: str | None, limit: int, offset: int
+        self,
+        *,
+        status: str | None,
+        export_format: str | None,
+        limit: int,
+        offset: int,
+        every: bool,
     ) -> Page:
-        return self.list_page(
+        return self.listing(
             "/api/data-export/jobs",
-            {"status": status, "export_format": export_format, "limit": limit, "offset": offset},
-        )
-
-    def all_exports(self, *, status: str | None, export_format: str | None) -> list[Any]:
-        return self.list_all(
-            "/api/data-export/jobs", _drop_none({"status": status, "export_format": export_format})
+            {"status": status, "export_format": export_format},
+            limit=limit,
+            offset=offset,
+            every=every,
         )
 
     def cancel_export(self, job_id: int) -> dict[str, Any]:
@@ -235,11 +244,8 @@ class Api:
 
     # --- histories, their exports and imports ------------------------------------------
 
-    def histories(self, *, limit: int, offset: int) -> Page:
-        return self.list_page("/api/histories", {"limit": limit, "offset": offset})
-
-    def all_histories(self) -> list[Any]:
-        return self.list_all("/api/histories", {})
+    def histories(self, *, limit: int, offset: int, every: bool) -> Page:
+        return self.listing("/api/histories", {}, limit=limit, offset=offset, every=every)
 
     def history_contents(self, history_id: int) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.json("GET", f"/api/histories/{history_id}/contents")

@@ -63,6 +63,19 @@ class Output:
             table.add_row(*(Text("" if v is None else str(v)) for v in row))
         self.stdout.print(table)
 
+    def page(
+        self,
+        columns: Sequence[str],
+        rows: Sequence[Sequence[Any]],
+        *,
+        total: int | None,
+        offset: int,
+    ) -> None:
+        """A table of one page of a list, saying when there is more."""
+        self.table(columns, rows)
+        if total is not None and offset + len(rows) < total:
+            self.note(f"{len(rows)} of {total}: --offset {offset + len(rows)} or --all for more")
+
 
 def human_size(size: int | None) -> str:
     if size is None:

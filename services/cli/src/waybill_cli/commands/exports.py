@@ -235,20 +235,19 @@ def list_jobs(
     """List your export jobs, newest first."""
     out = Output(json_mode=json_mode)
     with connect() as api:
-        if all_items:
-            jobs, total = api.all_exports(status=status, export_format=export_format), None
-        else:
-            page = api.exports(
-                status=status, export_format=export_format, limit=limit, offset=offset
-            )
-            jobs, total = page.items, page.total
-
-    def human() -> None:
-        out.table(JOB_COLUMNS, map(job_row, jobs))
-        if total is not None and offset + len(jobs) < total:
-            out.note(f"{len(jobs)} of {total}: --offset {offset + len(jobs)} or --all for more")
-
-    out.result(jobs, human)
+        page = api.exports(
+            status=status,
+            export_format=export_format,
+            limit=limit,
+            offset=offset,
+            every=all_items,
+        )
+    out.result(
+        page.items,
+        lambda: out.page(
+            JOB_COLUMNS, [job_row(j) for j in page.items], total=page.total, offset=offset
+        ),
+    )
 
 
 @export_app.command("get")

@@ -90,18 +90,13 @@ def list_files(
     """List your files."""
     out = Output(json_mode=json_mode)
     with connect() as api:
-        if all_items:
-            files, total = api.all_files(project_id=project), None
-        else:
-            page = api.files(project_id=project, limit=limit, offset=offset)
-            files, total = page.items, page.total
-    out.result(files, lambda: _show_page(out, files, total, offset))
-
-
-def _show_page(out: Output, rows: list[dict[str, Any]], total: int | None, offset: int) -> None:
-    out.table(FILE_COLUMNS, map(file_row, rows))
-    if total is not None and offset + len(rows) < total:
-        out.note(f"{len(rows)} of {total}: --offset {offset + len(rows)} or --all for more")
+        page = api.files(project_id=project, limit=limit, offset=offset, every=all_items)
+    out.result(
+        page.items,
+        lambda: out.page(
+            FILE_COLUMNS, [file_row(f) for f in page.items], total=page.total, offset=offset
+        ),
+    )
 
 
 @file_app.command("get")

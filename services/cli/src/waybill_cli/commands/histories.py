@@ -54,24 +54,16 @@ def list_histories(
     """List your histories."""
     out = Output(json_mode=json_mode)
     with connect() as api:
-        if all_items:
-            histories, total = api.all_histories(), None
-        else:
-            page = api.histories(limit=limit, offset=offset)
-            histories, total = page.items, page.total
-
-    def human() -> None:
-        out.table(
-            ("id", "name", "updated", "created"),
-            (
-                [h["id"], h["name"], when(h["update_time"]), when(h["create_time"])]
-                for h in histories
-            ),
-        )
-        if total is not None and offset + len(histories) < total:
-            out.note(f"{len(histories)} of {total}: --offset or --all for more")
-
-    out.result(histories, human)
+        page = api.histories(limit=limit, offset=offset, every=all_items)
+    rows = [
+        [h["id"], h["name"], when(h["update_time"]), when(h["create_time"])] for h in page.items
+    ]
+    out.result(
+        page.items,
+        lambda: out.page(
+            ("id", "name", "updated", "created"), rows, total=page.total, offset=offset
+        ),
+    )
 
 
 @history_app.command("contents")
