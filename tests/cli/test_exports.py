@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pyarrow.parquet as pq
 
-from support.cli import Waybill, new_key
+from support.cli import Waybill, new_key, run_on_terminal
 from support.stack import Stack, wait_for
 
 CSV = b"gene,count,padj\nBRCA1,12,0.01\nTP53,7,0.5\n"
@@ -185,3 +185,20 @@ def test_another_users_export_is_not_found(
         assert result.code == 1 and "not found" in result.error_line, (args, result)
     assert other("export", "list", "--json").json() == []
     assert other("file", "list", "--json").json() == []
+
+
+def test_on_a_terminal_progress_is_drawn_as_bars(waybill: Waybill) -> None:
+    (waybill.cwd / "one.csv").write_bytes(CSV)
+    (waybill.cwd / "two.csv").write_bytes(CSV)
+    code, stdout, terminal = run_on_terminal(waybill, "upload", "one.csv", "two.csv", "--json")
+    assert code == 0, terminal
+    ids = [f["id"] for f in json.loads(stdout)]
+    assert terminal == ""  # --json: no progress, even on a terminal
+
+    code, stdout, terminal = run_on_terminal(
+        waybill, "export", "create", "--format", "tsv", "--file", f"{ids[0]},{ids[1]}", "--wait"
+    )
+    assert code == 0, terminal
+    assert "━" in terminal and "\x1b[" in terminal  # rich bars, with colours
+    assert "100%" in terminal and "one.csv" in terminal and "two.csv" in terminal
+    assert "completed" in stdout and "━" not in stdout

@@ -27,6 +27,8 @@ class FakeGateway(ThreadingHTTPServer):
     """streams: the states each stream connection announces, in turn (None: no stream
     route, 404). polled: the states successive GETs of the job move through."""
 
+    daemon_threads = True  # a watcher's stream left open does not hold up the teardown
+
     def __init__(
         self, *, streams: list[list[dict[str, Any]]] | None, polled: list[dict[str, Any]]
     ) -> None:

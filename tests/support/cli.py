@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import subprocess
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +79,37 @@ def new_key(stack: Stack) -> str:
         response = admin.post("/api/users", json={"name": f"cli-{uuid.uuid4().hex[:8]}"})
         response.raise_for_status()
         return str(response.json()["api_key"])
+
+
+def run_on_terminal(cli: Waybill, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+    """Runs waybill with stderr on a pseudo-terminal (as a person at a terminal sees its
+    progress) and stdout on a pipe; returns the exit code, stdout and what the terminal
+    received."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(WAYBILL), *args],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        text=True,
+        env=cli.env | {"COLUMNS": "120", "TERM": "xterm"},
+        cwd=cli.cwd,
+    )
+    os.close(terminal)
+    received: list[bytes] = []
+
+    def drain() -> None:  # keep reading, or the child blocks on a full terminal
+        while True:
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not chunk:
+                return
+            received.append(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    stdout, _ = process.communicate(timeout=timeout)
+    reader.join(10)
+    os.close(controller)
+    return process.returncode, stdout, b"".join(received).decode(errors="replace")
