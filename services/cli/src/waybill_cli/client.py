@@ -18,8 +18,8 @@ from waybill_cli.config import KEY_ENV, Config
 from waybill_cli.errors import CliError, ExitCode
 
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-# The gateway answers an upload once the last byte is stored and hashed.
-UPLOAD_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+# Uploads and downloads: the gateway answers an upload once the last byte is stored.
+TRANSFER_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 # A stream may stay quiet while a job waits for a worker; past this the watcher reconnects.
 STREAM_TIMEOUT = httpx.Timeout(10.0, read=60.0)
 TASK_EXPORT_TYPE = "application/vnd.galaxy.task.export+json"
@@ -41,16 +41,16 @@ class Api:
             raise CliError(f"no API key: run `waybill login` or set {KEY_ENV}", ExitCode.AUTH)
         self.url = url
         self._auth = {"Authorization": f"Bearer {api_key}"}
-        self.http = self._client(self._auth)
+        self.http = self._client(TIMEOUT)
 
     @classmethod
     def from_config(cls, config: Config) -> Api:
         return cls(config.url, config.api_key)
 
-    def _client(self, headers: dict[str, str], timeout: httpx.Timeout = TIMEOUT) -> httpx.Client:
+    def _client(self, timeout: httpx.Timeout) -> httpx.Client:
         return httpx.Client(
             base_url=self.url,
-            headers={**headers, "User-Agent": f"waybill-cli/{__version__}"},
+            headers={**self._auth, "User-Agent": f"waybill-cli/{__version__}"},
             timeout=timeout,
         )
 
@@ -68,15 +68,7 @@ class Api:
         return response
 
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.request(method, path, **kwargs)
-        try:
-            return response.json()
-        except ValueError as e:
-            raise CliError(
-                f"{self.url} answered {method} {path} with something that is not JSON:"
-                " is it a Waybill gateway?",
-                ExitCode.UNAVAILABLE,
-            ) from e
+        return body_of(self.request(method, path, **kwargs))
 
     def list_page(self, path: str, params: dict[str, Any]) -> Page:
         return page_of(self.request("GET", path, params=_drop_none(params)))
@@ -101,7 +93,7 @@ class Api:
         """Server-Sent Events from path until the server ends the stream."""
         headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
         with (
-            self._client(self._auth, STREAM_TIMEOUT) as client,
+            self._client(STREAM_TIMEOUT) as client,
             connect_sse(client, "GET", path, headers=headers) as source,
         ):
             response = source.response
@@ -119,7 +111,7 @@ class Api:
     def download(self, path: str) -> Iterator[httpx.Response]:
         """A streamed GET of an API path (with the key)."""
         try:
-            with self.http.stream("GET", path, timeout=UPLOAD_TIMEOUT) as response:
+            with self.http.stream("GET", path, timeout=TRANSFER_TIMEOUT) as response:
                 if not response.is_success:
                     response.read()
                     check(response)
@@ -133,7 +125,7 @@ class Api:
         and must not travel to the storage."""
         try:
             with (
-                httpx.Client(timeout=UPLOAD_TIMEOUT) as client,
+                httpx.Client(timeout=TRANSFER_TIMEOUT) as client,
                 client.stream("GET", url) as response,
             ):
                 if not response.is_success:
@@ -150,8 +142,7 @@ class Api:
     # --- users -------------------------------------------------------------------------
 
     def me(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", "/api/users/me")
-        return result
+        return self.json("GET", "/api/users/me")
 
     # --- catalog -----------------------------------------------------------------------
 
@@ -170,16 +161,15 @@ class Api:
         if metadata is not None:
             form["metadata"] = json.dumps(metadata)
         with path.open("rb") as f:
-            result: dict[str, Any] = self.json(
+            return self.json(
                 "POST",
                 "/api/files",
                 files={
                     "file": (path.name, CountingReader(f, on_bytes), "application/octet-stream")
                 },
                 data=form,
-                timeout=UPLOAD_TIMEOUT,
+                timeout=TRANSFER_TIMEOUT,
             )
-        return result
 
     def files(self, *, project_id: int | None, limit: int, offset: int, every: bool) -> Page:
         return self.listing(
@@ -187,8 +177,7 @@ class Api:
         )
 
     def file(self, file_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/api/files/{file_id}")
-        return result
+        return self.json("GET", f"/api/files/{file_id}")
 
     def file_content_path(self, file_id: int) -> str:
         return f"/api/files/{file_id}/content"
@@ -198,18 +187,15 @@ class Api:
 
     def create_project(self, name: str, description: str | None) -> dict[str, Any]:
         body = _drop_none({"name": name, "description": description})
-        result: dict[str, Any] = self.json("POST", "/api/projects", json=body)
-        return result
+        return self.json("POST", "/api/projects", json=body)
 
     # --- batch exports (the seed's Data Export API) ------------------------------------
 
     def create_export(self, body: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("POST", "/api/data-export/jobs", json=body)
-        return result
+        return self.json("POST", "/api/data-export/jobs", json=body)
 
     def export(self, job_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/api/data-export/jobs/{job_id}")
-        return result
+        return self.json("GET", f"/api/data-export/jobs/{job_id}")
 
     def export_stream_path(self, job_id: int) -> str:
         return f"/api/data-export/jobs/{job_id}/stream"
@@ -232,15 +218,13 @@ class Api:
         )
 
     def cancel_export(self, job_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("POST", f"/api/data-export/jobs/{job_id}/cancel")
-        return result
+        return self.json("POST", f"/api/data-export/jobs/{job_id}/cancel")
 
     def delete_export(self, job_id: int) -> None:
         self.request("DELETE", f"/api/data-export/jobs/{job_id}")
 
     def export_statistics(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", "/api/data-export/statistics")
-        return result
+        return self.json("GET", "/api/data-export/statistics")
 
     # --- histories, their exports and imports ------------------------------------------
 
@@ -248,32 +232,25 @@ class Api:
         return self.listing("/api/histories", {}, limit=limit, offset=offset, every=every)
 
     def history_contents(self, history_id: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.json("GET", f"/api/histories/{history_id}/contents")
-        return result
+        return self.json("GET", f"/api/histories/{history_id}/contents")
 
     def extraction_summary(self, history_id: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/api/histories/{history_id}/extraction_summary")
-        return result
+        return self.json("GET", f"/api/histories/{history_id}/extraction_summary")
 
     def prepare_store_download(self, history_id: int, options: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
+        return self.json(
             "POST", f"/api/histories/{history_id}/prepare_store_download", json=options
         )
-        return result
 
     def write_store(self, history_id: int, options: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
-            "POST", f"/api/histories/{history_id}/write_store", json=options
-        )
-        return result
+        return self.json("POST", f"/api/histories/{history_id}/write_store", json=options)
 
     def history_exports(self, history_id: int) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.json(
+        return self.json(
             "GET",
             f"/api/histories/{history_id}/exports",
             headers={"Accept": TASK_EXPORT_TYPE},
         )
-        return result
 
     def short_term_url(self, storage_request_id: str) -> str:
         """The signed link of a finished short-term download (the gateway redirects to it)."""
@@ -288,12 +265,11 @@ class Api:
         return location
 
     def import_history(self, store_content_uri: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
+        return self.json(
             "POST",
             "/api/histories/from_store_async",
             json={"store_content_uri": store_content_uri},
         )
-        return result
 
     # --- tasks -------------------------------------------------------------------------
 
@@ -301,8 +277,7 @@ class Api:
         return str(self.json("GET", f"/api/tasks/{task_id}/state"))
 
     def task_result(self, task_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/api/tasks/{task_id}/result")
-        return result
+        return self.json("GET", f"/api/tasks/{task_id}/result")
 
     def task_stream_path(self, task_id: str) -> str:
         return f"/api/tasks/{task_id}/stream"
@@ -310,14 +285,13 @@ class Api:
     # --- workflows ---------------------------------------------------------------------
 
     def extract_workflow(self, body: dict[str, Any], *, wait_seconds: int) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
+        return self.json(
             "POST",
             "/api/workflows/extract",
             json=body,
             headers={"Prefer": f"wait={wait_seconds}"},
             timeout=httpx.Timeout(wait_seconds + 30.0, connect=10.0),
         )
-        return result
 
     def workflow_download_path(self, workflow_id: int, workflow_format: str) -> str:
         return f"/api/workflows/{workflow_id}/download?format={workflow_format}"
@@ -346,9 +320,20 @@ class CountingReader:
         return self._f.tell()
 
 
+def body_of(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as e:
+        raise CliError(
+            f"{response.request.url} answered with something that is not JSON:"
+            " is it a Waybill gateway?",
+            ExitCode.UNAVAILABLE,
+        ) from e
+
+
 def page_of(response: httpx.Response) -> Page:
     """A list answer: a JSON array with X-Total-Count, or {items, total, limit, offset}."""
-    body = response.json()
+    body = body_of(response)
     # TODO(merge): array only once contract-export lands
     if isinstance(body, dict) and isinstance(body.get("items"), list):
         return Page(body["items"], body.get("total"))

@@ -84,6 +84,8 @@ def run(argv: list[str] | None = None) -> int:
         return fail("interrupted", ExitCode.INTERRUPTED)
     except OSError as e:
         if e.errno == errno.EPIPE:  # the reader of a pipe went away (| head)
+            # Python's last flush of stdout at exit would complain again: point it nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return ExitCode.FAILED
         return fail(str(e), ExitCode.FAILED)
     except Exception as e:
