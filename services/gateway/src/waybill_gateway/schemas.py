@@ -301,6 +301,10 @@ class LegacyExtractRequest(Strict):
 
 
 class ExtractionAccepted(BaseModel):
+    """The extraction task; once it completed, also Galaxy's `WorkflowExtractionResult`
+    (`id`, the workflow's id, the same as `workflow_id`)."""
+
+    id: int | None = Field(default=None, description="the workflow's id, once extracted")
     task_id: str
     status: str
     workflow_id: int | None = None
@@ -316,26 +320,46 @@ class WorkflowOut(BaseModel):
     document: dict[str, Any]
 
 
-class SummaryOutput(BaseModel):
+class ExtractionOutput(BaseModel):
+    """Galaxy's `WorkflowExtractionOutput` (without the naming hints)."""
+
     id: int
     hid: int
     name: str
+    state: str
+    deleted: bool
     history_content_type: Literal["dataset", "dataset_collection"]
+    output_name: str | None = Field(
+        default=None, description="the tool output it came from; null for input entries"
+    )
 
 
-class SummaryJob(BaseModel):
-    id: int | None
-    implicit_collection_jobs_id: int | None
-    tool_id: str
-    tool_version: str | None
-    job_count: int
-    outputs: list[SummaryOutput]
+class ExtractionJob(BaseModel):
+    """Galaxy's `WorkflowExtractionJob`: a job (a mapped run once, as its first job),
+    or an input entry (`id` null) for a dataset or collection that no job made."""
+
+    id: int | None = Field(description="the job id; null for input entries")
+    step_type: Literal["tool", "input_dataset", "input_collection"]
+    tool_id: str | None = None
+    tool_name: str | None = None
+    tool_version: str | None = None
+    checked: bool = Field(description="true when any of its outputs is not deleted")
+    tool_version_warning: str | None = None
+    outputs: list[ExtractionOutput] = Field(default_factory=list)
+    implicit_collection_jobs_id: int | None = Field(
+        default=None, description="a mapped run: extract it by implicit_collection_jobs_ids"
+    )
+    implicit_collection_jobs_size: int | None = Field(
+        default=None, description="the number of jobs of the mapped run"
+    )
 
 
 class ExtractionSummary(BaseModel):
+    """Galaxy's `WorkflowExtractionSummary`, jobs and input entries in history order."""
+
     history_id: int
-    jobs: list[SummaryJob]
-    inputs: list[SummaryOutput]
+    warnings: list[str] = Field(default_factory=list)
+    jobs: list[ExtractionJob] = Field(default_factory=list)
 
 
 class DeadLetter(BaseModel):
