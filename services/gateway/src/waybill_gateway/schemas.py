@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from waybill_shared.contracts.messages import ExportFormat
+from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat
 from waybill_shared.contracts.types import DbId
 
 
@@ -225,7 +225,12 @@ class RecordedJobOut(BaseModel):
 
 
 class HistoryExportOptions(Strict):
-    model_store_format: Literal["rocrate.zip", "tar.gz"] = "rocrate.zip"
+    model_store_format: HistoryStoreFormat = Field(
+        default="rocrate.zip",
+        description="Galaxy's ModelStoreFormat: rocrate.zip (an RO-Crate), tar.gz = tgz and tar "
+        "(the tar layout), bag.zip, bag.tar, bag.tgz (BagIt bags of it), bco.json (a "
+        "BioCompute Object: a description, not re-importable)",
+    )
     include_files: bool = True
     include_hidden: bool = False
     include_deleted: bool = False
@@ -263,10 +268,22 @@ class ExportRecord(BaseModel):
 
 
 class FromStoreRequest(Strict):
-    store_content_uri: str = Field(
+    """Galaxy's `CreateHistoryFromStore`."""
+
+    store_content_uri: str | None = Field(
+        default=None,
         min_length=1,
         max_length=1024,
         description="an export's uri (s3://...), its record id, or its task id",
+    )
+    store_dict: dict[str, Any] | None = Field(
+        default=None,
+        description="an inline model store: not supported (422); give store_content_uri",
+    )
+    model_store_format: HistoryStoreFormat | None = Field(
+        default=None,
+        description="the archive's format, when the caller states it: it must be the "
+        "export's own (bco.json cannot be imported)",
     )
 
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import IO, Any, Literal, Protocol, cast, get_args
+from typing import IO, Any, Protocol, cast, get_args
 
 from waybill_export_worker.conversion.archive import FastDeflateZipFile
 from waybill_export_worker.conversion.deflate import ISAL_LEVEL
@@ -48,11 +48,10 @@ from waybill_export_worker.history_archive.model import (
     WorkflowRecord,
 )
 from waybill_export_worker.history_archive.rocrate import ArchivedFile, crate_metadata
+from waybill_shared.contracts.messages import HistoryStoreFormat
 
 CHUNK = 1024 * 1024
-ArchiveFormat = Literal[
-    "rocrate.zip", "tar.gz", "tgz", "tar", "bag.zip", "bag.tar", "bag.tgz", "bco.json"
-]
+ArchiveFormat = HistoryStoreFormat  # Galaxy's ModelStoreFormat, as the contract names it
 FORMATS: tuple[str, ...] = get_args(ArchiveFormat)
 BAGIT_TXT = b"BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Stored as they are in a zip: compressing them again only costs time.
