@@ -22,6 +22,7 @@ from waybill_export_worker.history_archive.model import (
     JobRecord,
     WorkflowRecord,
 )
+from waybill_shared.clock import utcnow
 from waybill_shared.db.models import (
     Collection,
     CollectionElement,
@@ -37,7 +38,6 @@ from waybill_shared.db.models import (
     Workflow,
 )
 from waybill_shared.db.queries import among
-from waybill_shared.tasks import utcnow
 
 
 @dataclass(frozen=True)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.auth import ApiKeys
 from waybill_gateway.settings import GatewaySettings
 from waybill_shared.db.models import User
-from waybill_shared.outbox import OutboxRelay
+from waybill_shared.db.pg import Connection
+from waybill_shared.outbox import OutboxEntry, OutboxRelay
 from waybill_shared.runtime import Runtime
-from waybill_shared.security import hash_api_key
 from waybill_shared.storage import Storage
 
 
@@ -40,8 +41,8 @@ async def get_gateway_settings(request: Request) -> GatewaySettings:
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed when the handler succeeds (at the edge of
-    the unit of work), rolled back when it raises."""
+    """One ORM session per request, committed when the handler succeeds (at the edge
+    of the unit of work), rolled back when it raises."""
     async with runtime.sessions() as session:
         try:
             yield session
@@ -51,16 +52,47 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
             raise
 
 
+@dataclass
+class Transaction:
+    """One request's transaction on the task tables (asyncpg), and the outbox entries
+    it added: handed to the relay once it commits, dropped if it rolls back."""
+
+    conn: Connection
+    outbox: list[OutboxEntry] = field(default_factory=list)
+
+
+async def get_transaction(request: Request, runtime: RuntimeDep) -> AsyncIterator[Transaction]:
+    async with runtime.db.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            yield (tx := Transaction(conn))
+        except BaseException:
+            await transaction.rollback()
+            raise
+        await transaction.commit()
+    relay: OutboxRelay = request.app.state.relay
+    relay.publish_soon(tx.outbox)
+
+
+async def get_connection(runtime: RuntimeDep) -> AsyncIterator[Connection]:
+    """A connection for reads (each statement on its own)."""
+    async with runtime.db.acquire() as conn:
+        yield conn
+
+
 # scope="function": the commit happens before the response is sent, so whatever a
 # client was told exists is visible to its next request.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+TransactionDep = Annotated[Transaction, Depends(get_transaction, scope="function")]
+ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]
 
 
 async def get_current_user(
-    session: SessionDep,
+    request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> User:
@@ -75,9 +107,8 @@ async def get_current_user(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    user = (
-        await session.execute(select(User).where(User.api_key_hash == hash_api_key(key)))
-    ).scalar_one_or_none()
+    keys: ApiKeys = request.app.state.api_keys
+    user = await keys.user(key)
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "Bearer"}

@@ -25,7 +25,7 @@ from waybill_gateway.schemas import (
 )
 from waybill_gateway.services import history_exports
 from waybill_gateway.services.errors import Conflict
-from waybill_shared.tasks import utcnow
+from waybill_shared.clock import utcnow
 
 router = APIRouter(tags=["history exports"])
 
@@ -137,7 +137,7 @@ async def short_term_download(
     if lifetime.total_seconds() < 1:
         raise Conflict(f"short-term storage request {storage_request_id} has expired")
     filename = ((task.result or {}).get("artifact") or {}).get("filename")
-    url = await storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
+    url = storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
     return RedirectResponse(url, status_code=302)
 
 

@@ -13,14 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.schemas import ExportRecord, FromStoreRequest, HistoryExportOptions
 from waybill_shared import outbox
+from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
 from waybill_shared.db.models import ExportAssociation, History, Task, User
+from waybill_shared.db.pg import driver_connection
 from waybill_shared.errors import Conflict, Invalid, NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.settings import WaybillSettings
-from waybill_shared.task_state import galaxy_task_state
-from waybill_shared.tasks import register_task, target_taken_by_another, utcnow
+from waybill_shared.tasks.repository import register_task, target_taken_by_another
+from waybill_shared.tasks.state import galaxy_task_state
 
 
 def params_hash(options: HistoryExportOptions, destination: str, target_uri: str | None) -> str:
@@ -86,7 +88,9 @@ async def request_export(
         if not settings.remote_target_allowed(target_uri):
             allowed = ", ".join(settings.allowed_remote_prefixes())
             raise Invalid(f"target_uri must be under an allowed prefix: {allowed}")
-        if await target_taken_by_another(session, target_uri=target_uri, owner_id=history.owner_id):
+        if await target_taken_by_another(
+            await driver_connection(session), target_uri=target_uri, owner_id=history.owner_id
+        ):
             raise Conflict(f"target_uri {target_uri!r} is taken: choose another location")
     digest = params_hash(options, destination, target_uri)
     if destination == "short_term":
@@ -106,14 +110,17 @@ async def request_export(
         destination=destination,
         target_uri=target_uri,
     )
-    task, _ = await register_task(
-        session,
+    conn = await driver_connection(session)
+    registered, _ = await register_task(
+        conn,
         task_uuid=command.task_id,
         kind="history_export",
         owner_id=history.owner_id,
         request=command.model_dump(mode="json"),
         ttl_hours=settings.short_term_export_ttl_hours if destination == "short_term" else 0,
     )
+    task = await session.get(Task, registered.id)
+    assert task is not None
     association = ExportAssociation(
         task_id=task.id,
         object_type="history",
@@ -132,7 +139,7 @@ async def request_export(
         result_data={},
     )
     session.add(association)
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
+    await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
     await session.flush()
     return association, task, True
 
@@ -212,15 +219,18 @@ async def request_import(
     command = HistoryImportRequested(
         task_id=uuid.uuid4(), owner_id=user.id, store_content_uri=source
     )
-    task, _ = await register_task(
-        session,
+    conn = await driver_connection(session)
+    registered, _ = await register_task(
+        conn,
         task_uuid=command.task_id,
         kind="history_import",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
     )
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
+    await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
+    task = await session.get(Task, registered.id)
+    assert task is not None
     return task
 
 

@@ -24,13 +24,14 @@ from waybill_gateway.schemas import (
 from waybill_shared import outbox
 from waybill_shared.contracts.messages import ExtractionRequested, OutputLabel
 from waybill_shared.db.models import Collection, Dataset, Task, User, Workflow
+from waybill_shared.db.pg import driver_connection
 from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.storage import Storage
-from waybill_shared.task_state import TERMINAL
-from waybill_shared.tasks import register_task
+from waybill_shared.tasks.repository import register_task
+from waybill_shared.tasks.state import TERMINAL
 
 
 def to_command(body: ExtractWorkflowRequest, owner: User) -> ExtractionRequested:
@@ -54,15 +55,18 @@ async def request_extraction(
 ) -> Task:
     command = to_command(body, user)
     await check_extraction_request(session, user, command)
-    task, _ = await register_task(
-        session,
+    conn = await driver_connection(session)
+    registered, _ = await register_task(
+        conn,
         task_uuid=command.task_id,
         kind="workflow_extraction",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
     )
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
+    await outbox.enqueue(conn, command, exchange=topology.commands_exchange)
+    task = await session.get(Task, registered.id)
+    assert task is not None
     return task
 
 
