@@ -12,3 +12,7 @@ class Invalid(Exception):
 
 class Conflict(Exception):
     """The object is not in a state that allows this: 409."""
+
+
+class Gone(Exception):
+    """It existed, and its bytes are no longer in storage: 410."""

@@ -25,6 +25,7 @@ class ExportItem:
     sha256: str
     format: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    missing: bool = False  # the storage reconcile found its bytes gone
 
 
 async def load_export_items(
@@ -80,4 +81,5 @@ def _item(f: StoredFile, dataset_id: int | None, filename: str) -> ExportItem:
         sha256=f.sha256,
         format=f.format,
         metadata=dict(f.metadata_ or {}),
+        missing=f.missing_at is not None,
     )

@@ -29,6 +29,7 @@ from waybill_shared.events import EventEmitter
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.provenance.lineage import lineage_for
 from waybill_shared.runtime import Runtime
+from waybill_shared.storage import ObjectMissing
 from waybill_shared.task_runner import LeasedTask, Stopped, TaskSpec, run_leased_task
 from waybill_shared.tasks import utcnow
 
@@ -239,6 +240,9 @@ class ExportJob:
             filename=item.filename,
             status="failed",
         )
+        gone = f"the bytes of file {item.file_id} are no longer in storage"
+        if item.missing:
+            return None, base.model_copy(update={"error": gone})
         try:
             convert = fmt != "zip"
             await self.runtime.storage.download(
@@ -281,6 +285,8 @@ class ExportJob:
             )
         except conversion.ConversionCancelled as exc:
             raise Stopped from exc
+        except ObjectMissing:
+            return None, base.model_copy(update={"error": gone})
         except conversion.ConversionError as exc:
             return None, base.model_copy(update={"error": str(exc)})
         except Exception as exc:  # one bad file fails alone

@@ -29,7 +29,7 @@ from waybill_gateway.api import (
     workflows,
 )
 from waybill_gateway.services.catalog import ensure_admin
-from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_gateway.settings import GatewaySettings, get_settings
 from waybill_shared import metrics
 from waybill_shared.db.session import unit_of_work
@@ -104,6 +104,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "for administrators only"),
         (404, "unknown, or not yours"),
         (409, "not in a state that allows this"),
+        (410, "its bytes are no longer in storage"),
         (413, "over a size limit"),
         (422, "invalid request"),
         (503, "a backing service is unavailable"),
@@ -121,6 +122,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, answer(404))
     app.add_exception_handler(Invalid, answer(422))
     app.add_exception_handler(Conflict, answer(409))
+    app.add_exception_handler(Gone, answer(410))
     app.add_exception_handler(TooLarge, answer(413))
 
     async def unavailable(_: Request, exc: Exception) -> Response:
