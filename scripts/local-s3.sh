@@ -11,11 +11,14 @@ set -euo pipefail
 data=$1 s3=$2
 master=${3:-$((s3 + 1))} volume=${4:-$((s3 + 2))} filer=${5:-$((s3 + 3))} admin=${6:-$((s3 + 4))}
 mkdir -p "$data"
+data=$(cd "$data" && pwd)
 export AWS_ACCESS_KEY_ID=${WAYBILL_S3_ACCESS_KEY:-waybill}
 export AWS_SECRET_ACCESS_KEY=${WAYBILL_S3_SECRET_KEY:-waybill-secret}
 # -idleTimeout: a stop waits for idle keep-alive connections; the default (30 s) makes
-# `make stop` or a test's restart wait that long.
+# `make stop` or a test's restart wait that long. The local sockets go in the data
+# directory: by default they are left behind in /tmp, one per start.
 exec weed mini -dir="$data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
   -s3.port="$s3" -master.port="$master" -volume.port="$volume" -filer.port="$filer" \
   -admin.port="$admin" -admin.ui=false -webdav=false -s3.port.iceberg=0 -s3.port.lance=0 \
+  -s3.localSocket="$data/s3.sock" -filer.localSocket="$data/filer.sock" \
   -master.telemetry=false -idleTimeout=3

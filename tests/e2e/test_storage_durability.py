@@ -6,7 +6,8 @@
   expires a completed task whose artifact vanished and marks a file whose bytes
   vanished as missing (and not missing once they are back); the file's content answers
   410 at once, never a Content-Length followed by a closed connection; an export naming
-  the file fails that file alone, with a clear error."""
+  the file fails that file alone, with a clear error; any other read of a vanished
+  object (a workflow's document) answers 410 too, never a 500."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 
+from support.provenance import Recorder
 from support.stack import Stack, create_export, finished, s3_client, upload, wait_for
 
 pytestmark = pytest.mark.slow
@@ -133,3 +135,29 @@ def test_a_file_whose_bytes_vanished_answers_410_and_fails_alone(stack: Stack) -
             message="the reconcile to see the bytes back",
         )
         assert client.get(f"/api/files/{lost['id']}/content").content == b"a,b\n1,2\n"
+
+
+def test_a_workflow_whose_document_vanished_answers_410(stack: Stack) -> None:
+    with stack.new_user() as client:
+        rec = Recorder(client)
+        h = rec.history()
+        a = rec.dataset(h, b"a\n", "a.txt")
+        run = rec.run(h, "cat1", {"input1": ("hda", a["id"])}, ["out_file1"])
+        response = client.post(
+            "/api/workflows/extract",
+            json={"workflow_name": "to lose", "job_ids": [run["jobs"][0]["id"]]},
+            headers={"Prefer": "wait=30"},
+        )
+        assert response.status_code == 200, response.text
+        result = response.json()
+        assert result["status"] == "completed", result
+        s3 = s3_client(stack.infra)
+        prefix = f"workflows/{result['task_id']}/"
+        for obj in s3.list_objects(stack.infra.bucket, prefix=prefix, recursive=True):
+            s3.remove_object(stack.infra.bucket, obj.object_name or "")
+
+        workflow = f"/api/workflows/{result['workflow_id']}"
+        for url in (workflow, f"{workflow}/download?format=ga"):
+            gone = client.get(url)
+            assert gone.status_code == 410, (url, gone.status_code, gone.text)
+            assert GONE in gone.json()["detail"]

@@ -35,7 +35,7 @@ from waybill_shared import metrics
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, probe_routes
-from waybill_shared.storage import TooLarge
+from waybill_shared.storage import ObjectMissing, TooLarge
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +124,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, answer(409))
     app.add_exception_handler(Gone, answer(410))
     app.add_exception_handler(TooLarge, answer(413))
+
+    async def vanished(_: Request, exc: Exception) -> Response:
+        log.warning("a stored object is gone", error=str(exc))
+        return JSONResponse({"detail": "its bytes are no longer in storage"}, status_code=410)
+
+    app.add_exception_handler(ObjectMissing, vanished)
 
     async def unavailable(_: Request, exc: Exception) -> Response:
         log.warning("dependency unavailable", error=repr(exc))
