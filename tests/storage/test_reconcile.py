@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from support.stack import Infra, s3_client
-from waybill_shared.retention import absent_ids
 from waybill_shared.settings import WaybillSettings
 from waybill_shared.storage import Storage
+from waybill_shared.tasks.retention import absent_ids
 
 
 async def _rows(rows: list[tuple[int, str]]) -> AsyncIterator[tuple[int, str]]:

@@ -1,10 +1,13 @@
-"""S3 storage on the minio client. The SDK is synchronous, so every call runs in a
-worker thread (`asyncio.to_thread`) and never blocks the event loop."""
+"""S3 storage on the minio client. The SDK is synchronous: `Storage.blocking` has the
+calls as they are, for code already running in a worker thread (an export does its
+whole S3 and file work in one thread hop); `Storage`'s async methods run one call each
+in a thread (`asyncio.to_thread`), so they never block the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,7 +72,9 @@ class OpenedObject:
     chunks: Iterator[bytes]
 
 
-class Storage:
+class BlockingStorage:
+    """The S3 calls, synchronous: call them from a worker thread."""
+
     def __init__(self, settings: WaybillSettings) -> None:
         self.bucket = settings.s3_bucket
         self.client = Minio(
@@ -93,14 +98,17 @@ class Storage:
             else self.client
         )
 
-    # --- sync primitives (run in threads by the async API below) ---
-
-    def _ensure_bucket(self) -> None:
+    def ensure_bucket(self) -> None:
         if not self.client.bucket_exists(self.bucket):
             self.client.make_bucket(self.bucket)
 
-    def _put_stream(
-        self, key: str, stream: IO[bytes], limit: int | None, content_type: str
+    def put_stream(
+        self,
+        key: str,
+        stream: IO[bytes],
+        *,
+        limit: int | None = None,
+        content_type: str = "application/octet-stream",
     ) -> StoredObject:
         reader = _HashingReader(stream, limit)
         self.client.put_object(
@@ -113,9 +121,23 @@ class Storage:
         )
         return StoredObject(key, reader.size, reader.digest.hexdigest())
 
-    def _put_file(
-        self, key: str, path: Path, content_type: str, bucket: str | None
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
     ) -> StoredObject:
+        self.client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+        )
+        return StoredObject(key, len(data), hashlib.sha256(data).hexdigest())
+
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = "application/octet-stream",
+        bucket: str | None = None,
+    ) -> StoredObject:
+        """Upload a local file (to another bucket of the same server when given)."""
         digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(CHUNK):
@@ -128,15 +150,15 @@ class Storage:
         )
         return StoredObject(key, path.stat().st_size, digest.hexdigest())
 
-    def _get(self, key: str) -> Any:
+    def get_bytes(self, key: str) -> bytes:
+        response = self._get(key)
         try:
-            return self.client.get_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in MISSING_CODES:
-                raise ObjectMissing(key) from exc
-            raise
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
 
-    def _download(self, key: str, path: Path, on_chunk: Any = None) -> int:
+    def download(self, key: str, path: Path, on_chunk: Any = None) -> int:
         response = self._get(key)
         size = 0
         try:
@@ -160,7 +182,24 @@ class Storage:
             response.close()
             response.release_conn()
 
-    def _open(self, key: str) -> OpenedObject:
+    def remove_prefix(self, prefix: str) -> int:
+        count = 0
+        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
+            if obj.object_name is not None:
+                self.client.remove_object(self.bucket, obj.object_name)
+                count += 1
+        return count
+
+    def _get(self, key: str) -> Any:
+        """A GET whose answer was an object; ObjectMissing when it was NoSuchKey."""
+        try:
+            return self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in MISSING_CODES:
+                raise ObjectMissing(key) from exc
+            raise
+
+    def open(self, key: str) -> OpenedObject:
         response = self._get(key)
 
         def chunks() -> Iterator[bytes]:
@@ -173,8 +212,13 @@ class Storage:
         length = response.headers.get("content-length")
         return OpenedObject(int(length) if length is not None else None, chunks())
 
-    def _present(self, keys: list[str], prefix: str, start_after: str | None) -> set[str]:
+    def present(self, keys: list[str], *, prefix: str, start_after: str | None = None) -> set[str]:
+        """Which of `keys` are in storage. The keys are sorted (bytewise), all under
+        `prefix` and after `start_after`: one ListObjectsV2 walk over their range (a
+        page per thousand objects), instead of a HEAD per key."""
         found: set[str] = set()
+        if not keys:
+            return found
         wanted, last = set(keys), keys[-1]
         listing = self.client.list_objects(
             self.bucket, prefix=prefix, recursive=True, start_after=start_after
@@ -189,15 +233,7 @@ class Storage:
                 found.add(name)
         return found
 
-    def _remove_prefix(self, prefix: str) -> int:
-        count = 0
-        for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
-            if obj.object_name is not None:
-                self.client.remove_object(self.bucket, obj.object_name)
-                count += 1
-        return count
-
-    def _exists(self, key: str) -> bool:
+    def exists(self, key: str) -> bool:
         try:
             self.client.stat_object(self.bucket, key)
         except S3Error as exc:
@@ -206,10 +242,20 @@ class Storage:
             raise
         return True
 
-    # --- async API ---
+
+class Storage:
+    """The same calls, awaitable: each runs in a worker thread."""
+
+    def __init__(self, settings: WaybillSettings) -> None:
+        self.blocking = BlockingStorage(settings)
+        self.bucket = self.blocking.bucket
+        self.client = self.blocking.client
+
+    def iter_object(self, key: str) -> Iterator[bytes]:
+        return self.blocking.iter_object(key)
 
     async def ensure_bucket(self) -> None:
-        await asyncio.to_thread(self._ensure_bucket)
+        await asyncio.to_thread(self.blocking.ensure_bucket)
 
     async def put_stream(
         self,
@@ -219,7 +265,9 @@ class Storage:
         limit: int | None = None,
         content_type: str = "application/octet-stream",
     ) -> StoredObject:
-        return await asyncio.to_thread(self._put_stream, key, stream, limit, content_type)
+        return await asyncio.to_thread(
+            self.blocking.put_stream, key, stream, limit=limit, content_type=content_type
+        )
 
     async def put_file(
         self,
@@ -230,60 +278,58 @@ class Storage:
         bucket: str | None = None,
     ) -> StoredObject:
         """Upload a local file (to another bucket of the same server when given)."""
-        return await asyncio.to_thread(self._put_file, key, path, content_type, bucket)
+        return await asyncio.to_thread(
+            self.blocking.put_file, key, path, content_type=content_type, bucket=bucket
+        )
 
     async def put_bytes(
         self, key: str, data: bytes, *, content_type: str = "application/json"
     ) -> StoredObject:
-        import io
-
-        return await asyncio.to_thread(self._put_stream, key, io.BytesIO(data), None, content_type)
+        return await asyncio.to_thread(
+            self.blocking.put_bytes, key, data, content_type=content_type
+        )
 
     async def get_bytes(self, key: str) -> bytes:
-        return await asyncio.to_thread(lambda: b"".join(self.iter_object(key)))
+        return await asyncio.to_thread(self.blocking.get_bytes, key)
 
     async def download(self, key: str, path: Path, on_chunk: Any = None) -> int:
-        return await asyncio.to_thread(self._download, key, path, on_chunk)
+        return await asyncio.to_thread(self.blocking.download, key, path, on_chunk)
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._exists, key)
+        return await asyncio.to_thread(self.blocking.exists, key)
 
     async def open(self, key: str) -> OpenedObject:
         """Start a GET and wait for its answer, so that a missing object raises
         ObjectMissing before anything is sent on (a response is never begun and then
         cut short); then read `chunks` (sync: from a thread or a StreamingResponse)."""
-        return await asyncio.to_thread(self._open, key)
+        return await asyncio.to_thread(self.blocking.open, key)
 
     async def present(
         self, keys: list[str], *, prefix: str, start_after: str | None = None
     ) -> set[str]:
-        """Which of `keys` are in storage. The keys are sorted (bytewise), all under
-        `prefix` and after `start_after`: one ListObjectsV2 walk over their range (a
-        page per thousand objects), instead of a HEAD per key."""
+        """BlockingStorage.present, in a worker thread."""
         if not keys:
             return set()
-        return await asyncio.to_thread(self._present, keys, prefix, start_after)
+        return await asyncio.to_thread(
+            self.blocking.present, keys, prefix=prefix, start_after=start_after
+        )
 
     async def remove(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, key)
 
     async def remove_prefix(self, prefix: str) -> int:
-        return await asyncio.to_thread(self._remove_prefix, prefix)
+        return await asyncio.to_thread(self.blocking.remove_prefix, prefix)
 
-    async def presigned_url(
-        self, key: str, *, expires: timedelta, filename: str | None = None
-    ) -> str:
+    def presigned_url(self, key: str, *, expires: timedelta, filename: str | None = None) -> str:
+        """A signed GET link. Signing is local computation (the region is configured,
+        so the client asks the server nothing): no thread hop."""
         headers: dict[str, str | list[str] | tuple[str]] | None = (
             {"response-content-disposition": f'attachment; filename="{filename}"'}
             if filename
             else None
         )
-        return await asyncio.to_thread(
-            self.signer.presigned_get_object,
-            self.bucket,
-            key,
-            expires=expires,
-            response_headers=headers,
+        return self.blocking.signer.presigned_get_object(
+            self.bucket, key, expires=expires, response_headers=headers
         )
 
     async def ping(self) -> bool:

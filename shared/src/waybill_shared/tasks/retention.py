@@ -1,30 +1,22 @@
 """Maintenance decided by the clock: TTL expiry of artifacts, the storage reconcile
 (what the database says is in S3 against what is there), and re-dispatch of tasks
-whose worker stopped heartbeating. Run by the tracker on a schedule; TTL expiry also
-on an admin's request through the gateway."""
+whose worker stopped heartbeating. Run by the tracker on a schedule; TTL expiry also on
+an admin's request through the gateway. Each function runs in the caller's
+transaction and returns the outbox entries to publish once it commits."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
-from sqlalchemy import Select, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_shared import outbox
 from waybill_shared.contracts.messages import COMMANDS, Message
-from waybill_shared.db.models import StoredFile, Task
-from waybill_shared.db.queries import among
+from waybill_shared.db.pg import Connection
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.storage import Storage
-from waybill_shared.tasks import (
-    lock_expired_artifacts,
-    lock_expired_leases,
-    record_system_event,
-    utcnow,
-)
+from waybill_shared.tasks import repository as tasks
 
 log = structlog.get_logger(__name__)
 
@@ -36,15 +28,15 @@ def command_model(kind: str) -> type[Message] | None:
     return None
 
 
-async def expire_artifacts(session: AsyncSession, storage: Storage) -> int:
+async def expire_artifacts(conn: Connection, storage: Storage) -> int:
     """Completed tasks past their expiry: remove the artifacts, mark them expired."""
     count = 0
-    for task in await lock_expired_artifacts(session):
+    for task in await tasks.lock_expired_artifacts(conn):
         if task.artifact_key:
             prefix = task.artifact_key.rsplit("/", 1)[0] + "/"
             await storage.remove_prefix(prefix)
-        await record_system_event(session, task, "expired")
-        task.artifact_key = None
+        await tasks.record_system_event(conn, task, "expired")
+        await tasks.clear_artifact(conn, task.id)
         count += 1
     return count
 
@@ -61,65 +53,56 @@ class Reconciled:
 
 
 async def reconcile_storage(
-    session: AsyncSession, storage: Storage, *, batch: int = RECONCILE_BATCH
+    conn: Connection, storage: Storage, *, batch: int = RECONCILE_BATCH
 ) -> Reconciled:
     """Make the database say no more than storage holds, so that no completed task
     offers a link that fails and no file offers bytes that are gone: expire completed
     tasks whose artifact vanished, mark files whose bytes vanished as missing (and
-    unmark those whose bytes came back).
+    unmark those whose bytes came back). Runs in the caller's transaction (its
+    cursors need one).
 
     Each query runs before the listing it is compared with, so an object written after
     the listing began belongs to a row the query did not see: a row is only ever
     judged against a listing that started after its object was stored."""
-    artifacts = (
-        select(Task.id, Task.artifact_key)
-        .where(Task.status == "completed", Task.artifact_key.is_not(None))
-        .order_by(Task.artifact_key.collate("C"))
+    artifacts = conn.cursor(
+        """SELECT id, artifact_key FROM tasks
+           WHERE status = 'completed' AND artifact_key IS NOT NULL
+           ORDER BY artifact_key COLLATE "C"
+        """
     )
-    vanished_tasks = await absent_ids(storage, _rows(session, artifacts), batch=batch)
+    vanished = await absent_ids(
+        storage, ((r["id"], r["artifact_key"]) async for r in artifacts), batch=batch
+    )
     expired = 0
-    if vanished_tasks:
-        locked = await session.execute(
-            select(Task)
-            .where(among(Task.id, vanished_tasks), Task.status == "completed")
-            .with_for_update(skip_locked=True)
-        )
-        for task in locked.scalars():
-            if await record_system_event(session, task, "expired", error=VANISHED_ARTIFACT):
-                task.artifact_key = None
-                expired += 1
+    for task in await tasks.lock_completed(conn, sorted(vanished)):
+        if await tasks.record_system_event(conn, task, "expired", error=VANISHED_ARTIFACT):
+            await tasks.clear_artifact(conn, task.id)
+            expired += 1
 
     flagged: set[int] = set()
-    files = (
-        select(StoredFile.id, StoredFile.storage_key, StoredFile.missing_at)
-        .where(StoredFile.deleted_at.is_(None))
-        .order_by(StoredFile.storage_key.collate("C"))
-    )
 
     async def file_rows() -> AsyncIterator[tuple[int, str]]:
-        async for file_id, key, missing_at in await session.stream(files):
-            if missing_at is not None:
-                flagged.add(file_id)
-            yield file_id, key
+        async for r in conn.cursor(
+            """SELECT id, storage_key, missing_at FROM files WHERE deleted_at IS NULL
+               ORDER BY storage_key COLLATE "C"
+            """
+        ):
+            if r["missing_at"] is not None:
+                flagged.add(r["id"])
+            yield r["id"], r["storage_key"]
 
-    vanished_files = await absent_ids(storage, file_rows(), batch=batch)
-    missing, restored = vanished_files - flagged, flagged - vanished_files
+    gone = await absent_ids(storage, file_rows(), batch=batch)
+    missing, restored = gone - flagged, flagged - gone
     if missing:
-        await session.execute(
-            update(StoredFile)
-            .where(among(StoredFile.id, missing), StoredFile.missing_at.is_(None))
-            .values(missing_at=utcnow())
+        await conn.execute(
+            "UPDATE files SET missing_at = now() WHERE id = ANY($1::int[]) AND missing_at IS NULL",
+            sorted(missing),
         )
     if restored:
-        await session.execute(
-            update(StoredFile).where(among(StoredFile.id, restored)).values(missing_at=None)
+        await conn.execute(
+            "UPDATE files SET missing_at = NULL WHERE id = ANY($1::int[])", sorted(restored)
         )
     return Reconciled(expired=expired, missing=len(missing), restored=len(restored))
-
-
-async def _rows(session: AsyncSession, stmt: Select[Any]) -> AsyncIterator[tuple[int, str]]:
-    async for row_id, key in await session.stream(stmt):
-        yield row_id, key
 
 
 async def absent_ids(
@@ -164,18 +147,19 @@ def _top_prefix(key: str) -> str:
 
 
 async def redispatch_lost_tasks(
-    session: AsyncSession, topology: Topology, *, max_attempts: int
-) -> tuple[int, int]:
+    conn: Connection, topology: Topology, *, max_attempts: int
+) -> tuple[list[outbox.OutboxEntry], int]:
     """Tasks whose lease ran out: publish their command again (through the outbox),
-    or fail them with the reason once `max_attempts` were used. Returns
-    (redispatched, failed)."""
-    redispatched = failed = 0
-    for task in await lock_expired_leases(session):
+    or fail them with the reason once `max_attempts` were used. Returns (the commands
+    to publish, how many failed)."""
+    commands: list[outbox.OutboxEntry] = []
+    failed = 0
+    for task in await tasks.lock_expired_leases(conn):
         model = command_model(task.kind)
         if task.attempt >= max_attempts or model is None:
             last = f"; last error: {task.error_message}" if task.error_message else ""
-            await record_system_event(
-                session,
+            await tasks.record_system_event(
+                conn,
                 task,
                 "failed",
                 error=f"gave up after {task.attempt} of {max_attempts} attempts "
@@ -183,11 +167,11 @@ async def redispatch_lost_tasks(
             )
             failed += 1
             continue
-        task.lease_owner = None
-        task.lease_expires_at = None
-        outbox.enqueue(
-            session, model.model_validate(task.request), exchange=topology.commands_exchange
+        await tasks.release_for_redispatch(conn, task.id)
+        commands.append(
+            await outbox.enqueue(
+                conn, model.model_validate(task.request), exchange=topology.commands_exchange
+            )
         )
         log.warning("re-dispatching task after a lost lease", task=task.uuid, attempt=task.attempt)
-        redispatched += 1
-    return redispatched, failed
+    return commands, failed
