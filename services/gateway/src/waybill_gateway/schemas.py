@@ -79,6 +79,8 @@ class ExportFileOut(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    rows_read: int | None = None
+    rows_written: int | None = None
 
 
 class DataExportJob(BaseModel):
