@@ -38,6 +38,7 @@ import pyarrow as pa
 from waybill_export_worker.conversion.errors import ConversionError
 from waybill_export_worker.conversion.hdf5 import (
     _C_STRING,
+    _STR,
     ChunkWriter,
     WholeChunks,
     _append,
@@ -106,7 +107,7 @@ class NetcdfSink:
             raise
 
     def _variable(self, name: str, original: str, kind: str, compression: str | None) -> Any:
-        dtype: Any = {"int64": np.int64, "float64": np.float64, "bool": np.int8}.get(kind, str)
+        dtype: Any = {"int64": np.int64, "float64": np.float64, "bool": np.int8}.get(kind, _STR)
         fill = {"int64": INT_FILL, "float64": np.float64("nan"), "bool": BOOL_FILL}.get(kind)
         variable = self.file.create_variable(
             name,

@@ -480,9 +480,11 @@ class ArrowSink:
 class OrcSink:
     """pyarrow's ORC writer: one stripe per `stripe_size` bytes."""
 
-    def __init__(self, path: Path, options: OrcOptions) -> None:
+    def __init__(self, path: Path, schema: pa.Schema, options: OrcOptions) -> None:
         import pyarrow.orc as orc
 
+        self.schema = schema
+        self.written = False
         self.writer = orc.ORCWriter(
             str(path),
             compression="uncompressed" if options.compression == "none" else options.compression,
@@ -491,8 +493,11 @@ class OrcSink:
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.writer.write(pa.Table.from_batches([batch]))
+        self.written = True
 
     def close(self) -> None:
+        if not self.written:  # else the file is left empty, which no reader opens
+            self.writer.write(self.schema.empty_table())
         self.writer.close()
 
 
@@ -530,7 +535,7 @@ def _open_sink(
         return ArrowSink(target, schema, options)
     if target_format == "orc":
         assert isinstance(options, OrcOptions)
-        return OrcSink(target, options)
+        return OrcSink(target, schema, options)
     if target_format == "avro":
         from waybill_export_worker.conversion.avro import AvroSink
 
