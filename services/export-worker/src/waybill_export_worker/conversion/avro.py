@@ -27,6 +27,7 @@ import pyarrow as pa
 from fastavro.write import Writer
 
 from waybill_export_worker.conversion.errors import ConversionError
+from waybill_export_worker.conversion.writers import valid_names
 from waybill_shared.export_options import AvroOptions
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -35,21 +36,14 @@ RECORD_NAME = "table"
 
 def avro_names(names: list[str]) -> list[str]:
     """Each column's Avro field name: itself if valid, else made valid and unique."""
-    taken: set[str] = set()
-    result = []
-    for name in names:
-        candidate = name
-        if not _NAME.match(candidate):
-            candidate = re.sub(r"[^A-Za-z0-9_]", "_", candidate)
-            if not candidate or candidate[0].isdigit():
-                candidate = "_" + candidate
-        base, n = candidate, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{base}_{n}"
-        taken.add(candidate)
-        result.append(candidate)
-    return result
+    return valid_names(names, _avro_name)
+
+
+def _avro_name(name: str) -> str:
+    if _NAME.match(name):
+        return name
+    fixed = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return "_" + fixed if not fixed or fixed[0].isdigit() else fixed
 
 
 class AvroSink:

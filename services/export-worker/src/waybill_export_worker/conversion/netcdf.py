@@ -47,6 +47,7 @@ from waybill_export_worker.conversion.hdf5 import (
     _numbers,
     chunk_rows,
 )
+from waybill_export_worker.conversion.writers import valid_names
 from waybill_shared.export_options import NetcdfOptions
 
 INT_FILL = np.int64(-9223372036854775806)  # netCDF's default fill for int64
@@ -57,21 +58,14 @@ _FORMAT = "waybill-table"
 
 def netcdf_names(names: list[str]) -> list[str]:
     """Each column's variable name: itself where netCDF allows it, else with "_"."""
-    taken: set[str] = set()
-    result = []
-    for name in names:
-        candidate = _BAD_NAME.sub("_", name)
-        if not candidate or not (candidate[0].isalnum() or candidate[0] == "_"):
-            candidate = "_" + candidate
-        if candidate.endswith(" "):
-            candidate = candidate.rstrip(" ") + "_"
-        base, n = candidate, 1
-        while candidate in taken:
-            n += 1
-            candidate = f"{base}_{n}"
-        taken.add(candidate)
-        result.append(candidate)
-    return result
+    return valid_names(names, _netcdf_name)
+
+
+def _netcdf_name(name: str) -> str:
+    fixed = _BAD_NAME.sub("_", name)
+    if not fixed or not (fixed[0].isalnum() or fixed[0] == "_"):
+        fixed = "_" + fixed
+    return fixed.rstrip(" ") + "_" if fixed.endswith(" ") else fixed
 
 
 class NetcdfSink:
