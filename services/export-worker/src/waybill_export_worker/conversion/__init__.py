@@ -180,12 +180,23 @@ def convert(
             should_stop=should_stop,
         )
         if polars_engine.supports(csv_source, target_format, options):
+            warnings: list[str] = []
             rows_read, rows = polars_engine.convert_csv(
-                csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
+                csv_source,
+                target,
+                target_format,
+                options,
+                on_read=on_read,
+                should_stop=should_stop,
+                warnings=warnings,
             )
             columns = getattr(options, "columns", None) or csv_source.names
             return ConversionResult(
-                rows=rows, columns=len(columns), bytes_read=csv_source.size, rows_read=rows_read
+                rows=rows,
+                columns=len(columns),
+                warnings=warnings,
+                bytes_read=csv_source.size,
+                rows_read=rows_read,
             )
         schema_of, batches = (lambda: csv_source.schema), csv_source.batches
         if csv_source.encoding != "utf-8":

@@ -91,10 +91,13 @@ class AvroSink:
         return frame
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows == 0:
-            return
+        if batch.num_rows:
+            self.write_frame(self._frame([batch]))
+
+    def write_frame(self, frame: pl.DataFrame) -> None:
+        """Rows already in polars' types for Avro (the polars engine's)."""
         encoded = io.BytesIO()
-        self._frame([batch]).write_avro(encoded, name=RECORD_NAME)
+        frame.write_avro(encoded, name=RECORD_NAME)
         encoded.seek(0)
         for block in fastavro.block_reader(encoded):
             self.writer.write_block(block)

@@ -27,6 +27,7 @@ from waybill_export_worker.conversion.selection import Selection
 from waybill_export_worker.conversion.writers import FORMULA, NUMBER
 from waybill_shared.export_options import (
     ArrowOptions,
+    AvroOptions,
     CsvOptions,
     ExportOptions,
     JsonOptions,
@@ -61,6 +62,8 @@ def supports(source: CsvSource, target_format: str, options: ExportOptions) -> b
         return True
     if target_format == "parquet" and isinstance(options, ParquetOptions):
         return options.use_dictionary
+    if target_format == "avro" and isinstance(options, AvroOptions):
+        return True
     return target_format == "arrow" and isinstance(options, ArrowOptions)
 
 
@@ -72,8 +75,10 @@ def convert_csv(
     *,
     on_read: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
+    warnings: list[str],
 ) -> tuple[int, int]:
-    """Convert; returns the number of rows read and written.
+    """Convert; returns the number of rows read and written (the sink's warnings go
+    to `warnings`).
 
     polars checks every field against every null marker it is given (all nine cost
     ~30% of its speed), so it gets only the markers the sample used; string columns
@@ -82,8 +87,16 @@ def convert_csv(
     markers = set(source.null_markers) | {""}
     for _ in range(MAX_RESTARTS):
         try:
+            del warnings[:]  # the last attempt's only
             return _convert_once(
-                source, target, target_format, options, sorted(markers), on_read, should_stop
+                source,
+                target,
+                target_format,
+                options,
+                sorted(markers),
+                on_read,
+                should_stop,
+                warnings,
             )
         except pl.exceptions.ComputeError as exc:
             target.unlink(missing_ok=True)
@@ -116,6 +129,7 @@ def _convert_once(
     markers: list[str],
     on_read: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
+    warnings: list[str],
 ) -> tuple[int, int]:
     schema: dict[str, pl.DataType] = {
         name: _TYPES.get(t, pl.String()) for name, t in source.types.items()
@@ -160,7 +174,7 @@ def _convert_once(
     try:
         # polars streams morsels of ~1.3 MB of input (80 per 100 MB here): the step of
         # progress and cancel.
-        _sink(lazy, target, options)
+        _sink(lazy, target, options, warnings)
     except Exception:
         if state["cancelled"]:
             target.unlink(missing_ok=True)
@@ -204,7 +218,18 @@ def _output_expressions(
     return expressions
 
 
-def _sink(lazy: pl.LazyFrame, target: Path, options: ExportOptions) -> None:
+def _sink(lazy: pl.LazyFrame, target: Path, options: ExportOptions, warnings: list[str]) -> None:
+    if isinstance(options, AvroOptions):
+        # polars has no Avro sink: its Avro writer per batch, the blocks joined (AvroSink).
+        from waybill_export_worker.conversion.avro import AvroSink
+
+        schema = pl.DataFrame(schema=lazy.collect_schema()).to_arrow().schema
+        sink = AvroSink(target, schema, options, warnings)
+        try:
+            lazy.sink_batches(sink.write_frame, chunk_size=65_536)
+        finally:
+            sink.close()
+        return
     if isinstance(options, CsvOptions):
         lazy.sink_csv(
             target,
