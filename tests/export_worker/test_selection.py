@@ -295,3 +295,33 @@ def test_malformed_selections_and_filters_are_refused(
 def test_zip_takes_no_selection() -> None:
     with pytest.raises(ValueError, match="columns: unknown option for zip"):
         parse_export_options("zip", {"columns": ["a"]})
+
+
+def test_selecting_and_filtering_never_import_pandas(tmp_path: Path) -> None:
+    """pyarrow imports pandas (~45 MB, 0.3-1 s per worker process) the first time a
+    Python value or an empty table is made: neither engine's selection, nor the new
+    writers, may do that. In a fresh process, as in a worker."""
+    script = f"""
+import sys
+from pathlib import Path
+from waybill_export_worker.conversion import convert
+from waybill_shared.export_options import parse_export_options
+options = {{"columns": ["id", "padj"], "filter": {{"any": [
+    {{"column": "padj", "op": "<", "value": 0.05}}, {{"column": "gene", "op": "in", "value": ["MYC"]}}]}}}}
+for encoding in ("utf-8", "cp1252"):  # the polars engine, then the general path
+    source = Path({str(tmp_path)!r}) / "genes.csv"
+    source.write_bytes({GENES!r}.replace("TP53", "TP5é").encode(encoding))
+    for fmt in ("parquet", "arrow", "orc", "avro", "netcdf", "csv"):
+        target = source.with_name("out." + fmt)
+        convert(source=source, source_format="csv", target=target, target_format=fmt,
+                options=parse_export_options(fmt, options))
+        assert "pandas" not in sys.modules, (fmt, encoding)
+print("clean")
+"""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "clean", done.stderr

@@ -235,7 +235,10 @@ def _selection(schema: pa.Schema, options: ExportOptions) -> Selection | None:
     """The selection and filter for this schema; None when the options keep everything."""
     if getattr(options, "columns", None) is None and getattr(options, "filter", None) is None:
         return None
-    typed = pl.from_arrow(schema.empty_table())
+    # Not schema.empty_table(): it makes pyarrow import pandas (see CONVERSION.md).
+    typed = pl.from_arrow(
+        pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+    )
     assert isinstance(typed, pl.DataFrame)
     return Selection(dict(typed.schema), options)
 

@@ -514,7 +514,7 @@ class OrcSink:
 
     def close(self) -> None:
         if not self.written:  # else the file is left empty, which no reader opens
-            self.writer.write(self.schema.empty_table())
+            self.writer.write(pa.Table.from_batches([], schema=self.schema))
         self.writer.close()
 
 
