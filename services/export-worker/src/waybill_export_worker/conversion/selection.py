@@ -115,7 +115,7 @@ def _condition(condition: Condition, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Null:  # a column with no value: no comparison holds
         return pl.lit(False)
     raw = condition.value if isinstance(condition.value, list) else [condition.value]
-    if dtype.is_numeric() and any(isinstance(v, float) for v in raw) and dtype.is_integer():
+    if dtype.is_integer() and not all(isinstance(v, int) and -(2**63) <= v < 2**63 for v in raw):
         column, dtype = column.cast(pl.Float64), pl.Float64()
     values = _typed(raw, dtype, condition)
     if op == "in":
@@ -148,7 +148,12 @@ def _typed(values: list[Any], dtype: pl.DataType, condition: Condition) -> pl.Se
         ok = False
     if not ok:
         raise _mismatch(condition, dtype)
-    return pl.Series(values, dtype=dtype, strict=False)
+    if dtype.is_numeric():
+        # As given (Int64 or Float64): polars compares them with any number column,
+        # where a cast to a narrow one (300 to UInt8) would lose the value.
+        exact = all(isinstance(v, int) and -(2**63) <= v < 2**63 for v in values)
+        return pl.Series(values, dtype=pl.Int64 if exact else pl.Float64)
+    return pl.Series(values, dtype=dtype)
 
 
 def _kind(dtype: pl.DataType) -> str:
