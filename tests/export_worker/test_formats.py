@@ -365,3 +365,14 @@ def test_a_netcdf_grid_is_not_a_table(tmp_path: Path) -> None:
         ds.createVariable("t", "f8", ("x", "y"))[:] = [[1, 2], [3, 4]]
     with pytest.raises(ConversionError, match="not a table"):
         convert_file(source, "netcdf", tmp_path / "out.csv", "csv")
+
+
+def test_the_arrow_ipc_stream_format_reads_too(tmp_path: Path) -> None:
+    source = tmp_path / "in.arrows"
+    table = pa.table({"n": pa.array([1, None, 3]), "s": pa.array(["a", "b", None])})
+    with pa.ipc.new_stream(str(source), table.schema) as writer:
+        writer.write_table(table, max_chunksize=2)
+    assert detect_format(source.name, source.read_bytes()[:4096]) == "arrow"
+    target = tmp_path / "out.parquet"
+    convert_file(source, "arrow", target, "parquet")
+    assert pq.read_table(target).to_pylist() == table.to_pylist()
