@@ -19,10 +19,9 @@ import pyarrow.orc as orc
 import pyarrow.parquet as pq
 import pytest
 
+from support.conversion import convert_file
 from waybill_export_worker.conversion import (
     ConversionError,
-    ConversionResult,
-    convert,
     output_filename,
 )
 from waybill_export_worker.conversion.avro import avro_names
@@ -56,18 +55,6 @@ EXPECTED = [
     },
     {"id": "011", "name": None, "score": -3.5, "count": None, "flag": None, "note": "tab\there"},
 ]
-
-
-def convert_file(
-    source: Path, source_format: str, target: Path, fmt: str, options: dict[str, Any] | None = None
-) -> ConversionResult:
-    return convert(
-        source=source,
-        source_format=source_format,
-        target=target,
-        target_format=fmt,
-        options=parse_export_options(fmt, options),
-    )
 
 
 def read_back(path: Path, fmt: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
