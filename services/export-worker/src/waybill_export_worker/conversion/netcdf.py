@@ -1,5 +1,5 @@
-"""netCDF-4 tables, numeric ones foremost. h5netcdf lays out the structure (dimension,
-variables, attributes, as netCDF-C reads them); the data go as whole chunks through
+"""netCDF-4 tables, numeric ones foremost. h5netcdf lays out the file and its dimension,
+h5py the variables with the attributes netCDF-C gives them; the data go as whole chunks through
 the HDF5 writer's `ChunkWriter` (zlib streams made by ISA-L on every core, the
 filter netCDF's `zlib=True` sets).
 
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import h5netcdf
+import h5py
 import numpy as np
 import polars as pl
 import pyarrow as pa
@@ -86,12 +87,18 @@ class NetcdfSink:
         renamed = sum(a != b for a, b in zip(schema.names, variables, strict=True))
         if renamed:
             warnings.append(f"{renamed} column names changed to netCDF names (see `column`)")
+        # h5netcdf lays out what makes the file netCDF-4 (its _NCProperties, the
+        # dimension scale); the variables are made by h5py: h5netcdf's own
+        # create_variable sizes an unlimited dimension by visiting every variable
+        # already made, 60 s for a 500-column matrix.
+        with h5netcdf.File(path, "w") as layout:
+            layout.dimensions = {self.dimension: None}
+            layout.attrs["format"] = _FORMAT
+            layout.attrs["columns"] = json.dumps(schema.names)
         # No chunk cache: whole chunks only (see Hdf5Sink).
-        self.file = h5netcdf.File(path, "w", rdcc_nbytes=0)
+        self.file = h5py.File(path, "r+", rdcc_nbytes=0)
         try:
-            self.file.dimensions = {self.dimension: None}
-            self.file.attrs["format"] = _FORMAT
-            self.file.attrs["columns"] = json.dumps(schema.names)
+            self.scale = self.file[self.dimension]
             self.variables = [
                 self._variable(name, original, kind, compression)
                 for name, original, kind in zip(variables, schema.names, self.kinds, strict=True)
@@ -100,25 +107,30 @@ class NetcdfSink:
             self.file.close()
             raise
 
-    def _variable(self, name: str, original: str, kind: str, compression: str | None) -> Any:
+    def _variable(
+        self, name: str, original: str, kind: str, compression: str | None
+    ) -> h5py.Dataset:
+        """A variable along the dimension, with the attributes netCDF-C gives one."""
         dtype: Any = {"int64": np.int64, "float64": np.float64, "bool": np.int8}.get(kind, _STR)
-        fill = {"int64": INT_FILL, "float64": np.float64("nan"), "bool": BOOL_FILL}.get(kind)
-        variable = self.file.create_variable(
+        fill = {"int64": INT_FILL, "float64": np.float64("nan"), "bool": BOOL_FILL}.get(kind, "")
+        dataset = self.file.create_dataset(
             name,
-            (self.dimension,),
-            dtype,
+            shape=(0,),
+            maxshape=(None,),
+            dtype=dtype,
             chunks=(self.chunk_rows,),
             compression=compression,
-            fillvalue=fill,
+            fillvalue=fill if kind != "string" else None,
         )
-        if kind == "string":
-            variable.attrs["_FillValue"] = ""
+        dataset.dims[0].attach_scale(self.scale)
+        dataset.attrs["_Netcdf4Coordinates"] = np.array([0], dtype=np.int32)
+        dataset.attrs["_FillValue"] = fill if kind == "string" else np.array([fill], dtype=dtype)
         if kind == "bool":
-            variable.attrs["flag_values"] = np.array([0, 1], dtype=np.int8)
-            variable.attrs["flag_meanings"] = "false true"
+            dataset.attrs["flag_values"] = np.array([0, 1], dtype=np.int8)
+            dataset.attrs["flag_meanings"] = "false true"
         if name != original:
-            variable.attrs["column"] = original
-        return variable._h5ds  # the h5py dataset: written whole chunk by whole chunk
+            dataset.attrs["column"] = original
+        return dataset
 
     def write(self, batch: pa.RecordBatch) -> None:
         rows = self.buffer.add(batch)
@@ -151,7 +163,7 @@ class NetcdfSink:
             rest = self.buffer.rest()
             if rest is not None:
                 self._write_rows(rest)
-            self.file.resize_dimension(self.dimension, self.rows)
+            self.scale.resize((self.rows,))
         finally:
             self.file.close()
 
