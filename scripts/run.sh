@@ -40,4 +40,5 @@ Waybill is running.
   gateway:    http://127.0.0.1:$PORT   (OpenAPI: http://127.0.0.1:$PORT/docs)
   admin key:  ${WAYBILL_ADMIN_API_KEY:-waybill-dev-admin-key}
   logs:       $RUN/logs/   stop with: make stop
+  CLI:        uv run waybill login --url http://127.0.0.1:$PORT   (then: uv run waybill --help)
 MSG

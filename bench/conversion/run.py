@@ -165,9 +165,7 @@ def duckdb_to(fmt: str) -> Job:
         }[fmt]
         query = f"SELECT * FROM read_csv_auto('{src}')"
         if fmt == "filter":
-            query = (
-                f"SELECT {', '.join(FILTER_COLUMNS)} FROM read_csv_auto('{src}', nullstr = 'NA') WHERE padj < 0.05"
-            )
+            query = f"SELECT {', '.join(FILTER_COLUMNS)} FROM read_csv_auto('{src}', nullstr = 'NA') WHERE padj < 0.05"
         duckdb.sql(f"COPY ({query}) TO '{dst}' {option}")
 
     return run

@@ -8,7 +8,7 @@ from typing import Any
 
 from waybill_export_worker.repository import ExportItem
 from waybill_shared.contracts.messages import DataExportRequested, ItemResult
-from waybill_shared.db.models import Task
+from waybill_shared.tasks.repository import TaskRow
 
 MANIFEST_VERSION = 1
 
@@ -16,7 +16,7 @@ MANIFEST_VERSION = 1
 def build_manifest(
     *,
     request: DataExportRequested,
-    task: Task,
+    task: TaskRow,
     items: list[ExportItem],
     results: list[ItemResult],
     exported_at: datetime,

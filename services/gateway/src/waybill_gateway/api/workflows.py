@@ -15,6 +15,7 @@ from waybill_gateway.schemas import (
     WorkflowOut,
 )
 from waybill_gateway.services import workflows
+from waybill_gateway.services.extraction_summary import extraction_summary as summarize
 
 router = APIRouter(tags=["workflows"])
 
@@ -35,11 +36,12 @@ async def _extract(
     relay: RelayDep,
     prefer: str | None,
 ) -> ExtractionAccepted:
-    task = await workflows.request_extraction(
+    task, command = await workflows.request_extraction(
         session, user=user, body=body, topology=runtime.topology
     )
     await session.commit()
-    relay.kick()
+    if command is not None:
+        relay.publish_soon([command])
     wait = _wait_seconds(prefer)
     if wait > 0:
         task = await workflows.wait_for_task(runtime.sessions, task.id, wait) or task
@@ -95,7 +97,10 @@ async def extract_legacy(
 async def extraction_summary(
     history_id: IdPath, session: SessionDep, user: CurrentUser
 ) -> ExtractionSummary:
-    return await workflows.extraction_summary(session, user=user, history_id=history_id)
+    """Galaxy's WorkflowExtractionSummary: the history's jobs (a mapped run once, as its
+    first job) and an entry per input (a dataset or collection no job made), in history
+    order."""
+    return await summarize(session, user=user, history_id=history_id)
 
 
 @router.get("/api/workflows/{workflow_id}", response_model=WorkflowOut)

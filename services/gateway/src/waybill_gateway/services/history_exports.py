@@ -11,16 +11,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from waybill_gateway.schemas import ExportRecord, HistoryExportOptions
+from waybill_gateway.schemas import ExportRecord, FromStoreRequest, HistoryExportOptions
 from waybill_shared import outbox
+from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
 from waybill_shared.db.models import ExportAssociation, History, Task, User
+from waybill_shared.db.pg import driver_connection
 from waybill_shared.errors import Conflict, Invalid, NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.settings import WaybillSettings
-from waybill_shared.task_state import galaxy_task_state
-from waybill_shared.tasks import register_task, target_taken_by_another, utcnow
+from waybill_shared.tasks.repository import register_task, target_taken_by_another
+from waybill_shared.tasks.state import galaxy_task_state
 
 
 def params_hash(options: HistoryExportOptions, destination: str, target_uri: str | None) -> str:
@@ -76,9 +78,10 @@ async def request_export(
     target_uri: str | None,
     settings: WaybillSettings,
     topology: Topology,
-) -> tuple[ExportAssociation, Task, bool]:
-    """Returns (association, task, created). A short-term request is answered by a
-    reusable earlier export when there is one; nothing is generated then."""
+) -> tuple[ExportAssociation, Task, outbox.OutboxEntry | None]:
+    """Returns (association, task, the command to hand to the relay once committed). A
+    short-term request is answered by a reusable earlier export when there is one;
+    nothing is generated then (no command)."""
     history = await access.history(session, user, history_id, lock=True)
     if destination == "remote":
         assert target_uri is not None
@@ -86,7 +89,9 @@ async def request_export(
         if not settings.remote_target_allowed(target_uri):
             allowed = ", ".join(settings.allowed_remote_prefixes())
             raise Invalid(f"target_uri must be under an allowed prefix: {allowed}")
-        if await target_taken_by_another(session, target_uri=target_uri, owner_id=history.owner_id):
+        if await target_taken_by_another(
+            await driver_connection(session), target_uri=target_uri, owner_id=history.owner_id
+        ):
             raise Conflict(f"target_uri {target_uri!r} is taken: choose another location")
     digest = params_hash(options, destination, target_uri)
     if destination == "short_term":
@@ -94,7 +99,7 @@ async def request_export(
         if reused is not None:
             task = await session.get(Task, reused.task_id)
             assert task is not None
-            return reused, task, False
+            return reused, task, None
     command = HistoryExportRequested(
         task_id=uuid.uuid4(),
         owner_id=history.owner_id,
@@ -106,14 +111,17 @@ async def request_export(
         destination=destination,
         target_uri=target_uri,
     )
-    task, _ = await register_task(
-        session,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="history_export",
         owner_id=history.owner_id,
         request=command.model_dump(mode="json"),
         ttl_hours=settings.short_term_export_ttl_hours if destination == "short_term" else 0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
+    task = await session.get(Task, registered.task.id)
+    assert task is not None
     association = ExportAssociation(
         task_id=task.id,
         object_type="history",
@@ -132,9 +140,8 @@ async def request_export(
         result_data={},
     )
     session.add(association)
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
     await session.flush()
-    return association, task, True
+    return association, task, registered.command
 
 
 async def list_exports(session: AsyncSession, *, user: User, history_id: int) -> list[ExportRecord]:
@@ -187,27 +194,50 @@ async def short_term_task(session: AsyncSession, *, user: User, storage_request_
 
 
 async def request_import(
-    session: AsyncSession, *, user: User, store_content_uri: str, topology: Topology
-) -> Task:
-    """Only archives this user exported (by uri, association id or task id) can be
-    imported: nobody reads another user's export by guessing its key."""
-    source = await _export_source(session, user=user, ref=store_content_uri)
+    session: AsyncSession, *, user: User, body: FromStoreRequest, topology: Topology
+) -> tuple[Task, outbox.OutboxEntry | None]:
+    """Galaxy's CreateHistoryFromStore. Only archives this user exported (by uri,
+    association id or task id) can be imported: nobody reads another user's export by
+    guessing its key."""
+    if body.store_dict is not None:
+        raise Invalid(
+            "store_dict (an inline model store) is not supported: export the history "
+            "and give the export's store_content_uri"
+        )
+    if body.store_content_uri is None:
+        raise Invalid("give store_content_uri: an export's uri, its record id or its task id")
+    source, fmt = await _export_source(session, user=user, ref=body.store_content_uri)
+    if fmt == "bco.json":
+        raise Invalid(
+            f"{body.store_content_uri!r} is a bco.json export, a BioCompute Object: it "
+            "describes the history and cannot be re-imported; export it as rocrate.zip, "
+            "tar.gz, tgz, tar, bag.zip, bag.tar or bag.tgz"
+        )
+    stated = body.model_store_format
+    if stated is not None and SAME_ARCHIVE.get(stated, stated) != SAME_ARCHIVE.get(fmt, fmt):
+        raise Invalid(f"model_store_format is {stated!r}, but that export is a {fmt!r} archive")
     command = HistoryImportRequested(
         task_id=uuid.uuid4(), owner_id=user.id, store_content_uri=source
     )
-    task, _ = await register_task(
-        session,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="history_import",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
-    return task
+    task = await session.get(Task, registered.task.id)
+    assert task is not None
+    return task, registered.command
 
 
-async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:
+SAME_ARCHIVE = {"tgz": "tar.gz"}  # two names for one format
+
+
+async def _export_source(session: AsyncSession, *, user: User, ref: str) -> tuple[str, str]:
+    """The archive's uri and format."""
     stmt = select(ExportAssociation).where(ExportAssociation.status == "completed")
     if ref.isdigit():
         stmt = stmt.where(ExportAssociation.id == int(ref))
@@ -223,7 +253,8 @@ async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:
     uri = (found.result_data or {}).get("uri")
     if not uri:
         raise NotFound(f"export {ref!r} has no archive")
-    return str(uri)
+    payload = (found.request_data or {}).get("payload") or {}
+    return str(uri), str(payload.get("model_store_format", "rocrate.zip"))
 
 
 async def get_task(session: AsyncSession, *, user: User, task_id: str) -> Task:
