@@ -54,6 +54,8 @@ class FileOut(BaseModel):
     project_id: int | None
     metadata: dict[str, Any]
     uploaded_at: datetime
+    # "missing": the storage reconcile found the bytes gone; the content answers 410.
+    status: Literal["available", "missing"] = "available"
 
 
 class DataExportCreate(Strict):
