@@ -31,6 +31,9 @@ def build_manifest(
             "description": request.description,
             "export_format": request.export_format,
             "export_options": request.export_options,
+            # The selection and filter applied to every file (null: all of it).
+            "columns": request.export_options.get("columns"),
+            "filter": request.export_options.get("filter"),
             "requested_by": request.owner_id,
             "created_at": task.created_at.isoformat() if task.created_at else None,
             "exported_at": exported_at.isoformat(),
@@ -52,6 +55,8 @@ def build_manifest(
                 "output_size": result.size,
                 "error": result.error,
                 "warnings": result.warnings,
+                "rows_read": result.rows_read,
+                "rows_written": result.rows_written,
             }
             for item, result in zip(items, results, strict=True)
         ],

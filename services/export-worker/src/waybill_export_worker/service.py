@@ -287,6 +287,8 @@ class ExportJob:
                     "output_name": name,
                     "size": target.stat().st_size,
                     "warnings": outcome.warnings,
+                    "rows_read": outcome.rows_read,
+                    "rows_written": outcome.rows,
                 }
             )
         except conversion.ConversionCancelled as exc:

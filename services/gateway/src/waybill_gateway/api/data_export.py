@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
 
@@ -25,11 +25,13 @@ from waybill_gateway.schemas import (
     TaskEventOut,
 )
 from waybill_gateway.services import data_exports
+from waybill_shared.contracts.messages import ExportFormat
 from waybill_shared.db.pg import from_json
 
 router = APIRouter(prefix="/api/data-export", tags=["data export"])
 
 StatusFilter = Query(pattern="^(pending|processing|completed|failed|cancelled|expired)$")
+FormatFilter = Query(pattern=f"^({'|'.join(get_args(ExportFormat))})$")
 
 
 @router.post(
@@ -69,9 +71,7 @@ async def list_jobs(
     settings: SettingsDep,
     page: PageDep,
     status: Annotated[str | None, StatusFilter] = None,
-    export_format: Annotated[
-        str | None, Query(pattern="^(csv|tsv|json|excel|parquet|hdf5|zip)$")
-    ] = None,
+    export_format: Annotated[str | None, FormatFilter] = None,
 ) -> DataExportList:
     async with db.acquire() as conn:
         tasks, total = await data_exports.list_exports(
