@@ -461,10 +461,13 @@ class Ours:
         return [float(r["latency"]) for r in rows], problems
 
     def single(self, count: int) -> dict[str, list[float]]:
-        """One job at a time: nothing else in flight."""
+        """One job at a time: nothing else in flight. Also where the time goes, from the
+        rows' own timestamps: accept -> claimed by the worker -> its completed event
+        emitted -> that event committed by the tracker."""
         creates: list[float] = []
         gets: list[float] = []
         totals: list[float] = []
+        ids: list[int] = []
 
         async def run() -> None:
             conn = await asyncpg.connect(self.db_url)
@@ -487,8 +490,9 @@ class Ours:
                         )
                         if status == "completed":
                             break
-                        await asyncio.sleep(0.0005)
+                        await asyncio.sleep(0.001)
                     done = time.perf_counter()
+                    ids.append(job_id)
                     creates.append(created - started)
                     gets.append(got - created)
                     # the GET ran inside the wait; it is not part of the pipeline's time
@@ -496,12 +500,34 @@ class Ours:
             await conn.close()
 
         asyncio.run(run())
+        stages = asyncio.run(self._stages(ids))
         print(
             f"one at a time ({count}): create p50 {1000 * pct(creates, 50):.1f} ms, "
             f"GET p50 {1000 * pct(gets, 50):.1f} ms, create -> completed p50 "
-            f"{1000 * pct(totals, 50):.1f} ms p99 {1000 * pct(totals, 99):.1f} ms"
+            f"{1000 * pct(totals, 50):.1f} ms p99 {1000 * pct(totals, 99):.1f} ms; stages p50: "
+            + ", ".join(f"{name} {1000 * pct(v, 50):.1f} ms" for name, v in stages.items())
         )
-        return {"create": creates, "get": gets, "total": totals}
+        return {"create": creates, "get": gets, "total": totals, **stages}
+
+    async def _stages(self, ids: list[int]) -> dict[str, list[float]]:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            rows = await conn.fetch(
+                """SELECT extract(epoch FROM t.started_at - t.created_at) AS claim,
+                          extract(epoch FROM e.occurred_at - t.started_at) AS work,
+                          extract(epoch FROM t.updated_at - e.occurred_at) AS record
+                   FROM tasks t JOIN task_events e
+                     ON e.task_id = t.id AND e.event_type = 'completed'
+                   WHERE t.id = ANY($1::int[])""",
+                ids,
+            )
+        finally:
+            await conn.close()
+        return {
+            "accept -> claimed": [float(r["claim"]) for r in rows],
+            "claimed -> completed sent": [float(r["work"]) for r in rows],
+            "sent -> recorded": [float(r["record"]) for r in rows],
+        }
 
     def big(self, count: int, mb: int) -> dict[str, float]:
         """`count` exports of one `mb` MB CSV to Parquet against the same conversions run
@@ -740,11 +766,18 @@ def report(
             print(f"- {r.name}: {note}")
     if single:
         print("\n## One at a time (ms)\n")
-        print("| create p50 | GET p50 | create -> completed p50 | p99 |")
-        print("|---|---|---|---|")
+        stages = [k for k in single if k not in ("create", "get", "total")]
+        print(
+            "| create p50 | GET p50 | create -> completed p50 | p99 | "
+            + " | ".join(f"{k} p50" for k in stages)
+            + " |"
+        )
+        print("|---" * (4 + len(stages)) + "|")
         print(
             f"| {1000 * pct(single['create'], 50):.1f} | {1000 * pct(single['get'], 50):.1f} | "
-            f"{1000 * pct(single['total'], 50):.1f} | {1000 * pct(single['total'], 99):.1f} |"
+            f"{1000 * pct(single['total'], 50):.1f} | {1000 * pct(single['total'], 99):.1f} | "
+            + " | ".join(f"{1000 * pct(single[k], 50):.1f}" for k in stages)
+            + " |"
         )
     if gateway:
         print("\n## The gateway alone (workers stopped), wrk\n")
