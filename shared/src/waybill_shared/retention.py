@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_shared import outbox
 from waybill_shared.contracts.messages import COMMANDS, Message
+from waybill_shared.db.models import Task
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.storage import Storage
 from waybill_shared.tasks import lock_expired_artifacts, lock_expired_leases, record_system_event
@@ -27,13 +28,21 @@ async def expire_artifacts(session: AsyncSession, storage: Storage) -> int:
     """Completed tasks past their expiry: remove the artifacts, mark them expired."""
     count = 0
     for task in await lock_expired_artifacts(session):
-        if task.artifact_key:
-            prefix = task.artifact_key.rsplit("/", 1)[0] + "/"
+        for prefix in sorted(artifact_prefixes(task)):
             await storage.remove_prefix(prefix)
         await record_system_event(session, task, "expired")
         task.artifact_key = None
         count += 1
     return count
+
+
+def artifact_prefixes(task: Task) -> set[str]:
+    """Where a task's artifacts are: its package's folder, and each file's (several
+    files exported with compress: false are stored one by one)."""
+    keys = [task.artifact_key] + [
+        (item.get("artifact") or {}).get("key") for item in task.items or [] if item
+    ]
+    return {key.rsplit("/", 1)[0] + "/" for key in keys if key}
 
 
 async def redispatch_lost_tasks(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -24,6 +25,7 @@ class ExportItem:
     size: int
     sha256: str
     format: str
+    uploaded_at: datetime
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,5 +81,6 @@ def _item(f: StoredFile, dataset_id: int | None, filename: str) -> ExportItem:
         size=f.size,
         sha256=f.sha256,
         format=f.format,
+        uploaded_at=f.uploaded_at,
         metadata=dict(f.metadata_ or {}),
     )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from waybill_shared.contracts.messages import ExportFormat
+from waybill_shared.contracts.messages import ExportFormat, TaskStatus
 from waybill_shared.contracts.types import DbId
+
+Progress = Annotated[
+    int,
+    Field(ge=0, le=100, description="whole percent, rounded down: 100 only when completed"),
+]
 
 
 class Strict(BaseModel):
@@ -79,6 +84,10 @@ class ExportFileOut(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    download_url: str | None = Field(
+        default=None,
+        description="this file alone, signed now (several files with compress: false)",
+    )
 
 
 class DataExportJob(BaseModel):
@@ -87,8 +96,8 @@ class DataExportJob(BaseModel):
     job_key: str | None
     name: str
     description: str | None
-    status: Literal["pending", "processing", "completed", "failed", "cancelled", "expired"]
-    progress: float
+    status: TaskStatus
+    progress: Progress
     total_files: int
     processed_files: int
     failed_files: int
@@ -106,13 +115,6 @@ class DataExportJob(BaseModel):
     include_lineage: bool
     compress: bool
     ttl_hours: int
-
-
-class DataExportList(BaseModel):
-    items: list[DataExportJob]
-    total: int
-    limit: int
-    offset: int
 
 
 class CancelResult(BaseModel):
@@ -137,8 +139,8 @@ class TaskEventOut(BaseModel):
     attempt: int
     seq: int
     event_type: str
-    status: str
-    progress: float
+    status: TaskStatus
+    progress: Progress
     payload: dict[str, Any]
     occurred_at: datetime
 

@@ -135,8 +135,20 @@ class ProvenanceRecorded(Message):
     job: JobRecordRequest
 
 
+class Artifact(BaseModel):
+    """A stored object: its key, size and checksum, and the name to download it as."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    size: int
+    sha256: str
+    content_type: str = "application/octet-stream"
+    filename: str
+
+
 class ItemResult(BaseModel):
-    """The outcome of one exported file."""
+    """The outcome of one exported file. `artifact`: the converted file stored on its
+    own (an export with `compress: false` and several files); absent otherwise."""
 
     model_config = ConfigDict(extra="forbid")
     file_id: int | None = None
@@ -147,15 +159,7 @@ class ItemResult(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
-
-
-class Artifact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str
-    size: int
-    sha256: str
-    content_type: str = "application/octet-stream"
-    filename: str
+    artifact: Artifact | None = None
 
 
 class TaskEvent(Message):

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from waybill_gateway.api.common import IdPath, PageDep
+from waybill_gateway.api.common import IdPath, PageDep, WholePageDep, paginated
 from waybill_gateway.deps import (
     AdminUser,
     CurrentUser,
@@ -19,15 +19,13 @@ from waybill_gateway.schemas import (
     CleanupResult,
     DataExportCreate,
     DataExportJob,
-    DataExportList,
     ExportStatistics,
     TaskEventOut,
 )
 from waybill_gateway.services import data_exports
+from waybill_shared.contracts.messages import ExportFormat, TaskStatus
 
 router = APIRouter(prefix="/api/data-export", tags=["data export"])
-
-StatusFilter = Query(pattern="^(pending|processing|completed|failed|cancelled|expired)$")
 
 
 @router.post(
@@ -63,31 +61,35 @@ async def create_job(
     )
 
 
-@router.get("/jobs", response_model=DataExportList)
+@router.get("/jobs", **paginated(DataExportJob))
 async def list_jobs(
     session: SessionDep,
     user: CurrentUser,
     storage: StorageDep,
     settings: SettingsDep,
     page: PageDep,
-    status: Annotated[str | None, StatusFilter] = None,
-    export_format: Annotated[
-        str | None, Query(pattern="^(csv|tsv|json|excel|parquet|hdf5|zip)$")
+    status: TaskStatus | None = None,
+    export_format: ExportFormat | None = None,
+    job_key: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="the job made with this job_key"),
     ] = None,
-) -> DataExportList:
+) -> list[DataExportJob]:
+    """The caller's export jobs, newest first (an administrator's: everyone's)."""
     tasks, total = await data_exports.list_exports(
         session,
         user=user,
         status=status,
         export_format=export_format,
+        job_key=job_key,
         limit=page.limit,
         offset=page.offset,
     )
-    items = [
+    jobs = [
         await data_exports.to_job(t, storage, url_seconds=settings.download_url_seconds)
         for t in tasks
     ]
-    return DataExportList(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page.answer(jobs, total)
 
 
 @router.get("/jobs/{job_id}", response_model=DataExportJob)
@@ -102,11 +104,15 @@ async def get_job(
     return await data_exports.to_job(task, storage, url_seconds=settings.download_url_seconds)
 
 
-@router.get("/jobs/{job_id}/events", response_model=list[TaskEventOut])
-async def job_events(job_id: IdPath, session: SessionDep, user: CurrentUser) -> list[TaskEventOut]:
+@router.get("/jobs/{job_id}/events", **paginated(TaskEventOut))
+async def job_events(
+    job_id: IdPath, session: SessionDep, user: CurrentUser, page: WholePageDep
+) -> list[TaskEventOut]:
     """Every status event of the job, in order (the tracker's log)."""
-    events = await data_exports.list_events(session, user=user, job_id=job_id)
-    return [TaskEventOut.model_validate(e, from_attributes=True) for e in events]
+    events, total = await data_exports.list_events(
+        session, user=user, job_id=job_id, limit=page.limit, offset=page.offset
+    )
+    return page.answer([data_exports.event_out(e) for e in events], total)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=CancelResult)

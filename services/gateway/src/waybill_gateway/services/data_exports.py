@@ -7,16 +7,22 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from waybill_gateway.schemas import DataExportCreate, DataExportJob, ExportFileOut, ExportStatistics
+from waybill_gateway.schemas import (
+    DataExportCreate,
+    DataExportJob,
+    ExportFileOut,
+    ExportStatistics,
+    TaskEventOut,
+)
 from waybill_gateway.services.catalog import readable_file_ids, visible_to
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_shared import outbox
 from waybill_shared.contracts.messages import DataExportRequested
 from waybill_shared.db.models import Dataset, History, Task, TaskEvent, User
-from waybill_shared.db.queries import among
+from waybill_shared.db.queries import among, fetch_page
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.retention import expire_artifacts
@@ -136,25 +142,20 @@ async def list_exports(
     user: User,
     status: str | None,
     export_format: str | None,
+    job_key: str | None,
     limit: int,
     offset: int,
 ) -> tuple[list[Task], int]:
-    where: list[Any] = [Task.kind == KIND]
+    stmt = select(Task).where(Task.kind == KIND).order_by(Task.id.desc())
     if not user.is_admin:
-        where.append(Task.owner_id == user.id)
+        stmt = stmt.where(Task.owner_id == user.id)
     if status is not None:
-        where.append(Task.status == status)
+        stmt = stmt.where(Task.status == status)
     if export_format is not None:
-        where.append(Task.request["export_format"].astext == export_format)
-    total = (
-        await session.execute(select(func.count()).select_from(Task).where(*where))
-    ).scalar_one()
-    rows = (
-        await session.execute(
-            select(Task).where(*where).order_by(Task.id.desc()).limit(limit).offset(offset)
-        )
-    ).scalars()
-    return list(rows), total
+        stmt = stmt.where(Task.request["export_format"].astext == export_format)
+    if job_key is not None:
+        stmt = stmt.where(Task.job_key == job_key)
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
 
 
 async def cancel_export(session: AsyncSession, *, user: User, job_id: int) -> Task:
@@ -181,6 +182,8 @@ async def statistics(session: AsyncSession, *, user: User) -> ExportStatistics:
     if not user.is_admin:
         where.append(Task.owner_id == user.id)
     fmt = Task.request["export_format"].astext
+    # Several files with compress: false have no package; their sizes are in the result.
+    output_size = Task.result["output_size"].astext.cast(BigInteger)
     status_rows = await session.execute(
         select(Task.status, func.count()).where(*where).group_by(Task.status)
     )
@@ -190,7 +193,7 @@ async def statistics(session: AsyncSession, *, user: User) -> ExportStatistics:
     size, files = (
         await session.execute(
             select(
-                func.coalesce(func.sum(Task.artifact_size), 0),
+                func.coalesce(func.sum(func.coalesce(Task.artifact_size, output_size)), 0),
                 func.coalesce(func.sum(Task.processed_items - Task.failed_items), 0),
             ).where(*where, Task.status.in_(("completed", "expired")))
         )
@@ -204,14 +207,35 @@ async def statistics(session: AsyncSession, *, user: User) -> ExportStatistics:
     )
 
 
-async def list_events(session: AsyncSession, *, user: User, job_id: int) -> list[TaskEvent]:
+async def list_events(
+    session: AsyncSession, *, user: User, job_id: int, limit: int, offset: int
+) -> tuple[list[TaskEvent], int]:
     task = await get_export(session, user=user, job_id=job_id)
-    rows = await session.execute(
+    stmt = (
         select(TaskEvent)
         .where(TaskEvent.task_id == task.id)
         .order_by(TaskEvent.occurred_at, TaskEvent.attempt, TaskEvent.seq)
     )
-    return list(rows.scalars())
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
+
+
+def api_progress(status: str, progress: float) -> int:
+    """Whole percent, rounded down: 100 only once the export completed."""
+    if status in ("completed", "expired"):
+        return 100
+    return min(int(progress), 99)
+
+
+def event_out(event: TaskEvent) -> TaskEventOut:
+    return TaskEventOut(
+        attempt=event.attempt,
+        seq=event.seq,
+        event_type=event.event_type,
+        status=event.status,
+        progress=api_progress(event.status, event.progress),
+        payload=event.payload,
+        occurred_at=event.occurred_at,
+    )
 
 
 async def cleanup(session: AsyncSession, storage: Storage) -> int:
@@ -219,24 +243,26 @@ async def cleanup(session: AsyncSession, storage: Storage) -> int:
 
 
 async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExportJob:
-    """The API view of a task, with a download link signed now, never outliving the
-    artifact."""
+    """The API view of a task, with download links signed now, never outliving the
+    artifacts: the package's (or the one file's), or, for several files with
+    `compress: false`, each file's own."""
     request: dict[str, Any] = task.request or {}
+    result: dict[str, Any] = task.result or {}
+    items = [item for item in (task.items or []) if item]
+    files = [ExportFileOut.model_validate(item) for item in items]
     download_url = None
-    now = utcnow()
-    if (
-        task.status == "completed"
-        and task.artifact_key
-        and task.expires_at
-        and task.expires_at > now
-    ):
-        lifetime = min(timedelta(seconds=url_seconds), task.expires_at - now)
-        if lifetime.total_seconds() >= 1:
-            filename = ((task.result or {}).get("artifact") or {}).get("filename")
-            download_url = await storage.presigned_url(
-                task.artifact_key, expires=lifetime, filename=filename
-            )
-    files = [ExportFileOut.model_validate(item) for item in (task.items or []) if item]
+    lifetime = _link_lifetime(task, url_seconds)
+    if lifetime is not None and task.artifact_key:
+        filename = (result.get("artifact") or {}).get("filename")
+        download_url = await storage.presigned_url(
+            task.artifact_key, expires=lifetime, filename=filename
+        )
+    elif lifetime is not None and not request.get("compress", True) and len(items) > 1:
+        for out, item in zip(files, items, strict=True):
+            if artifact := item.get("artifact"):
+                out.download_url = await storage.presigned_url(
+                    artifact["key"], expires=lifetime, filename=artifact["filename"]
+                )
     return DataExportJob(
         id=task.id,
         task_id=task.uuid,
@@ -244,12 +270,14 @@ async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExpor
         name=request.get("name", ""),
         description=request.get("description"),
         status=task.status,
-        progress=task.progress,
+        progress=api_progress(task.status, task.progress),
         total_files=task.total_items,
         processed_files=task.processed_items,
         failed_files=task.failed_items,
         files=files,
-        output_size=task.artifact_size,
+        output_size=task.artifact_size
+        if task.artifact_size is not None
+        else result.get("output_size"),
         download_url=download_url,
         expires_at=task.expires_at,
         error_message=task.error_message,
@@ -263,3 +291,12 @@ async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExpor
         compress=request.get("compress", True),
         ttl_hours=task.ttl_hours,
     )
+
+
+def _link_lifetime(task: Task, url_seconds: int) -> timedelta | None:
+    """How long a link signed now may live: while the completed artifact does, at
+    most `url_seconds`; None when there is nothing to link to."""
+    if task.status != "completed" or task.expires_at is None:
+        return None
+    lifetime = min(timedelta(seconds=url_seconds), task.expires_at - utcnow())
+    return lifetime if lifetime.total_seconds() >= 1 else None
