@@ -83,4 +83,5 @@ def test_lineage_in_the_manifest(stack: Stack) -> None:
         assert runs[trim_job]["inputs"] == [{"name": "input", "src": "hda", "id": raw["id"]}]
         assert datasets[copy["id"]]["copied_from_id"] == final["id"]
         assert raw["id"] in datasets and datasets[raw["id"]]["creating_job_id"] is None
-        assert {c["id"] for c in lineage["collections"]} >= {pair["id"]}
+        mapped_output = mapped["output_collections"][0]["id"]
+        assert [c["id"] for c in lineage["collections"]] == [mapped_output]

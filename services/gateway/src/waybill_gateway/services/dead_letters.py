@@ -90,11 +90,14 @@ async def _settle(dead: AbstractQueue, parked: int) -> None:
 
 
 async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> int:
-    """Publish parked messages back to their queue (without the dead-letter headers)."""
+    """Publish parked messages back to their queue (without the dead-letter headers).
+    Only those parked when it starts: one refused again is parked again, not replayed
+    in a loop."""
     replayed = 0
     for name in _queues(broker, queue):
         dead = await broker.channel.get_queue(f"{name}.dead", ensure=False)
-        while replayed < limit:
+        parked = await _parked(dead)
+        for _ in range(min(parked, limit - replayed)):
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
                 break
