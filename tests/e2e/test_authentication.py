@@ -23,7 +23,7 @@ def key(stack: Stack) -> str:
     ("headers", "status", "detail"),
     [
         ({"Authorization": "Bearer {key}"}, 200, None),
-        ({"Authorization": "bearer   {key}  "}, 200, None),
+        ({"Authorization": "bearer   {key}"}, 200, None),
         ({"X-API-Key": "{key}"}, 200, None),
         ({"Authorization": "Bearer {key}", "X-API-Key": "wrong"}, 200, None),
         ({"Authorization": "Basic d2F5YmlsbDp4", "X-API-Key": "{key}"}, 200, None),

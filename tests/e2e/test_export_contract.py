@@ -64,7 +64,7 @@ def test_progress_is_a_whole_percent(stack: Stack) -> None:
         assert all(isinstance(p, int) for p in progress), progress
         # 1/3 and 2/3 round down (33, 66): 100 only when completed.
         assert {33, 66} <= set(progress) and progress.count(100) == 1, progress
-        assert events[progress.index(100)]["status"] == "completed"
+        assert events[progress.index(100)]["event_type"] == "completed"
 
 
 def test_manifest_in_the_seeds_shape(stack: Stack) -> None:

@@ -91,7 +91,24 @@ def _id(pointer: str = "/id") -> str:
     return f"$response.body#{pointer}"
 
 
-HISTORY_ROUTES = "/api/histories/{history_id}"
+# Link bodies use only what the link gives (the other id lists empty), so that the
+# request stands or falls with the linked id alone.
+
+
+def _export(**ids: Any) -> dict[str, Any]:
+    return {"file_ids": [], "dataset_ids": [], "export_options": None, **ids}
+
+
+def _extract(**ids: Any) -> dict[str, Any]:
+    selected = ("job_ids", "hda_ids", "hdca_ids", "implicit_collection_jobs_ids")
+    names = ("dataset_names", "dataset_collection_names", "output_labels")
+    return {**{name: [] for name in (*selected, *names)}, **ids}
+
+
+EXPORT, EXTRACT = ("post", "/api/data-export/jobs"), ("post", "/api/workflows/extract")
+RECORD = ("post", "/api/jobs")
+NO_IO: dict[str, Any] = {"inputs": [], "outputs": [], "output_collections": [], "map_over": None}
+
 MAKES: list[Makes] = [
     Makes("post", "/api/projects", {"project_id": _id()}, under="/api/files"),
     Makes(
@@ -99,28 +116,22 @@ MAKES: list[Makes] = [
         "/api/files",
         {"file_id": _id()},
         under="/api/files/",
-        bodies={
-            ("post", "/api/data-export/jobs"): {"file_ids": [_id()]},
-            ("post", "/api/jobs"): {"outputs": [{"name": "output", "file_id": _id()}]},
-        },
+        bodies={EXPORT: _export(file_ids=[_id()])},
     ),
     Makes(
         "post",
         "/api/histories",
         {"history_id": _id()},
-        under=HISTORY_ROUTES,
-        bodies={
-            ("post", "/api/jobs"): {"history_id": _id()},
-            ("post", "/api/workflows/extract"): {"from_history_id": _id()},
-        },
+        under="/api/histories/{history_id}",
+        bodies={RECORD: {**NO_IO, "history_id": _id()}},
     ),
     Makes(
         "post",
         "/api/histories/{history_id}/contents",
         {"dataset_id": _id(), "collection_id": _id(), "history_id": _id("/history_id")},
         bodies={
-            ("post", "/api/data-export/jobs"): {"dataset_ids": [_id()]},
-            ("post", "/api/workflows/extract"): {"hda_ids": [_id()]},
+            EXPORT: _export(dataset_ids=[_id()]),
+            EXTRACT: _extract(hda_ids=[_id()]),
         },
     ),
     Makes(
@@ -128,7 +139,7 @@ MAKES: list[Makes] = [
         "/api/jobs",
         {"job_id": _id("/jobs/0/id")},
         under="/api/jobs/",
-        bodies={("post", "/api/workflows/extract"): {"job_ids": [_id("/jobs/0/id")]}},
+        bodies={EXTRACT: _extract(job_ids=[_id("/jobs/0/id")])},
     ),
     Makes("post", "/api/data-export/jobs", {"job_id": _id()}, under="/api/data-export/jobs/"),
     Makes(

@@ -31,6 +31,7 @@ from waybill_shared.task_state import TERMINAL
 from waybill_shared.tasks import record_system_event, register_task, utcnow
 
 KIND = "data_export"
+DONE = ("completed", "expired")  # a job (or an event) for which the progress is 100
 
 
 async def _check_datasets(session: AsyncSession, *, user: User, dataset_ids: list[int]) -> None:
@@ -219,11 +220,9 @@ async def list_events(
     return await fetch_page(session, stmt, limit=limit, offset=offset)
 
 
-def api_progress(status: str, progress: float) -> int:
+def api_progress(progress: float, *, done: bool) -> int:
     """Whole percent, rounded down: 100 only once the export completed."""
-    if status in ("completed", "expired"):
-        return 100
-    return min(int(progress), 99)
+    return 100 if done else min(int(progress), 99)
 
 
 def event_out(event: TaskEvent) -> TaskEventOut:
@@ -232,7 +231,7 @@ def event_out(event: TaskEvent) -> TaskEventOut:
         seq=event.seq,
         event_type=event.event_type,
         status=event.status,
-        progress=api_progress(event.status, event.progress),
+        progress=api_progress(event.progress, done=event.event_type in DONE),
         payload=event.payload,
         occurred_at=event.occurred_at,
     )
@@ -270,7 +269,7 @@ async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExpor
         name=request.get("name", ""),
         description=request.get("description"),
         status=task.status,
-        progress=api_progress(task.status, task.progress),
+        progress=api_progress(task.progress, done=task.status in DONE),
         total_files=task.total_items,
         processed_files=task.processed_items,
         failed_files=task.failed_items,
