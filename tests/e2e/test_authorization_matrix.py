@@ -27,17 +27,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 import waybill_gateway.api
 from support.provenance import Recorder
 from support.stack import Stack, finished, upload, wait_for
 from waybill_gateway.deps import get_admin_user
-from waybill_shared.tasks import register_task
+from waybill_shared.db.pg import init_json_codecs
+from waybill_shared.tasks.repository import register_task
 
 OWNER, OTHER, ADMIN, ANONYMOUS = "owner", "other", "admin", "anonymous"
 CALLERS = (OWNER, OTHER, ADMIN, ANONYMOUS)
@@ -342,11 +343,12 @@ class World:
         but with no command published, so it stays pending while it is checked."""
 
         async def register() -> int:
-            engine = create_async_engine(self.stack.infra.database_url)
+            conn = await asyncpg.connect(self.stack.infra.database_url.replace("+asyncpg", ""))
             try:
-                async with AsyncSession(engine) as session:
-                    task, _ = await register_task(
-                        session,
+                async with conn.transaction():
+                    await init_json_codecs(conn)
+                    registered = await register_task(
+                        conn,
                         task_uuid=uuid.uuid4(),
                         kind="data_export",
                         owner_id=self.owner_id,
@@ -361,11 +363,9 @@ class World:
                             }
                         ],
                     )
-                    task_id = task.id
-                    await session.commit()
-                    return task_id
+                    return registered.task.id
             finally:
-                await engine.dispose()
+                await conn.close()
 
         return asyncio.run(register())
 

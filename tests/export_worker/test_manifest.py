@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import Any
 
 from waybill_export_worker.manifest import MANIFEST_VERSION, build_manifest
 from waybill_export_worker.repository import ExportItem
 from waybill_shared.contracts.messages import DataExportRequested, ItemResult
-from waybill_shared.db.models import Task
 
 CREATED = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 UPLOADED = datetime(2026, 2, 27, 17, 5, tzinfo=UTC)
+
+
+def item(
+    file_id: int, dataset_id: int | None, name: str, size: int, fmt: str, **kw: Any
+) -> ExportItem:
+    return ExportItem(
+        file_id=file_id,
+        dataset_id=dataset_id,
+        filename=name,
+        storage_key=f"files/{file_id}",
+        size=size,
+        sha256="ab" * 32,
+        format=fmt,
+        uploaded_at=UPLOADED,
+        **kw,
+    )
 
 
 def manifest() -> dict[str, object]:
@@ -25,8 +42,8 @@ def manifest() -> dict[str, object]:
         job_key="weekly-7",
     )
     items = [
-        ExportItem(11, None, "counts.csv", "files/a", 120, "ab" * 32, "csv", UPLOADED, {"k": 1}),
-        ExportItem(12, 21, "reads.tsv", "files/b", 80, "cd" * 32, "tsv", UPLOADED),
+        item(11, None, "counts.csv", 120, "csv", metadata={"k": 1}),
+        item(12, 21, "reads.tsv", 80, "tsv"),
     ]
     results = [
         ItemResult(
@@ -40,7 +57,7 @@ def manifest() -> dict[str, object]:
     ]
     return build_manifest(
         request=command,
-        task=Task(id=7, created_at=CREATED),
+        task=SimpleNamespace(id=7, created_at=CREATED),  # type: ignore[arg-type]
         items=items,
         results=results,
         exported_at=CREATED,

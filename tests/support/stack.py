@@ -58,14 +58,14 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {message}; last value: {last!r}")
 
 
-def admin_exec(sql: str) -> None:
+def admin_exec(sql: str, admin_url: str = DB_ADMIN_URL) -> None:
     """Run SQL as the database owner role (CREATE/DROP DATABASE need autocommit)."""
     import asyncio
 
     import asyncpg
 
     async def run() -> None:
-        conn = await asyncpg.connect(DB_ADMIN_URL)
+        conn = await asyncpg.connect(admin_url)
         try:
             await conn.execute(sql)
         finally:
@@ -141,6 +141,7 @@ class Infra:
     bucket: str
     workdir: Path
     amqp_url: str = AMQP_URL
+    db_admin_url: str = DB_ADMIN_URL
     s3_process: subprocess.Popen[bytes] | None = None
 
     def service_env(self, name: str, port: int, **overrides: str) -> dict[str, str]:
@@ -183,18 +184,24 @@ class Infra:
         return self.service_env("tracker", 0)
 
 
-def start_infra(workdir: Path, *, amqp_url: str = AMQP_URL) -> Infra:
+def start_infra(
+    workdir: Path, *, amqp_url: str = AMQP_URL, db_admin_url: str = DB_ADMIN_URL
+) -> Infra:
+    """A database of its own on the server `db_admin_url` points at (the shared one
+    by default), a queue prefix of its own on `amqp_url`, and an S3 server."""
     token = uuid.uuid4().hex[:8]
     database = f"waybill_test_{token}"
-    admin_exec(f'CREATE DATABASE "{database}"')
+    admin_exec(f'CREATE DATABASE "{database}"', db_admin_url)
+    server = db_admin_url.split("://", 1)[1].rsplit("/", 1)[0]
     infra = Infra(
         database=database,
-        database_url=f"postgresql+asyncpg://waybill:waybill@127.0.0.1:5432/{database}",
+        database_url=f"postgresql+asyncpg://{server}/{database}",
         prefix=f"wbtest-{token}",
         s3_port=free_port(),
         bucket=f"waybill-test-{token}",
         workdir=workdir,
         amqp_url=amqp_url,
+        db_admin_url=db_admin_url,
     )
     subprocess.run(
         [sys.executable, "-m", "waybill_shared.db.migrate"],
@@ -223,7 +230,7 @@ def stop_infra(infra: Infra) -> None:
         infra.s3_process.terminate()
         infra.s3_process.wait(10)
     delete_broker_objects(infra.prefix, infra.amqp_url)
-    admin_exec(f'DROP DATABASE IF EXISTS "{infra.database}" WITH (FORCE)')
+    admin_exec(f'DROP DATABASE IF EXISTS "{infra.database}" WITH (FORCE)', infra.db_admin_url)
 
 
 def port_open(port: int) -> bool:

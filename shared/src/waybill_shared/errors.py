@@ -1,6 +1,9 @@
 """Domain errors any service may raise; the gateway maps them to HTTP answers and
 the consumers to a failed task with the message."""
 
+import asyncpg
+from sqlalchemy.exc import DBAPIError
+
 
 class NotFound(Exception):
     """Unknown, or not the caller's (the same answer, so nothing leaks): 404."""
@@ -12,3 +15,20 @@ class Invalid(Exception):
 
 class Conflict(Exception):
     """The object is not in a state that allows this: 409."""
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """A backing service that is away (connection refused or lost, a server shutting
+    down or full): worth retrying later, unlike an error in the request itself."""
+    if isinstance(exc, DBAPIError):  # SQLAlchemy's wrapper of the driver's error
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        return exc.connection_invalidated or (cause is not None and is_unavailable(cause))
+    return isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.TooManyConnectionsError
+        | asyncpg.AdminShutdownError,
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 import structlog
 import uvicorn
+import uvloop
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -21,14 +22,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from waybill_shared.db import pg
 from waybill_shared.db.session import create_engine, create_sessionmaker
 from waybill_shared.logging import configure_logging
 from waybill_shared.messaging.broker import Broker
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.settings import WaybillSettings
 from waybill_shared.storage import Storage
-from waybill_shared.tasks import ping
-from waybill_shared.telemetry import configure_telemetry, instrument_engine
+from waybill_shared.tasks.lease import LeaseKeeper
+from waybill_shared.telemetry import configure_telemetry
 
 log = structlog.get_logger(__name__)
 
@@ -41,17 +43,49 @@ class Runtime:
     broker: Broker
     storage: Storage
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    _db: pg.Pool | None = None
+    _leases: LeaseKeeper | None = None
 
     @property
     def topology(self) -> Topology:
         return self.broker.topology
+
+    @property
+    def db(self) -> pg.Pool:
+        """asyncpg, for the task lifecycle's statements (see db/pg.py)."""
+        if self._db is None:
+            raise RuntimeError("the database pool is not open: await runtime.open_db()")
+        return self._db
+
+    @property
+    def leases(self) -> LeaseKeeper:
+        """The keeper of the leases this worker holds."""
+        if self._leases is None:
+            self._leases = LeaseKeeper(
+                self.db,
+                worker_id=self.worker_id,
+                lease_seconds=self.settings.lease_seconds,
+                poll_seconds=self.settings.lease_poll_seconds,
+            )
+        return self._leases
+
+    async def open_db(self, *, retry_for: float = 60.0) -> None:
+        """Open the asyncpg pool, retrying while the database starts."""
+        deadline = asyncio.get_running_loop().time() + retry_for
+        while self._db is None:
+            try:
+                self._db = await pg.create_pool(self.settings)
+            except Exception as exc:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise
+                log.warning("database not reachable yet", error=repr(exc))
+                await asyncio.sleep(1.0)
 
     @classmethod
     def create(cls, settings: WaybillSettings) -> Runtime:
         configure_logging(settings)
         configure_telemetry(settings.service_name)
         engine = create_engine(settings)
-        instrument_engine(engine)
         return cls(
             settings=settings,
             engine=engine,
@@ -88,8 +122,8 @@ class Runtime:
                 checks[name] = f"unavailable: {exc!r}"[:200]
 
         async def db() -> None:
-            async with self.sessions() as session:
-                await ping(session)
+            async with self.db.acquire() as conn:
+                await conn.fetchval("SELECT 1")
 
         async def broker() -> None:
             if not self.broker.is_connected:
@@ -101,7 +135,11 @@ class Runtime:
         return checks
 
     async def close(self) -> None:
+        if self._leases is not None:
+            await self._leases.close()
         await self.broker.close()
+        if self._db is not None:
+            await self._db.close()
         await self.engine.dispose()
 
 
@@ -155,6 +193,7 @@ async def run_worker(
         )
     )
     ops_task = asyncio.create_task(ops.serve())
+    await runtime.open_db()
     await runtime.storage.ensure_bucket()
     await runtime.connect_broker()
     background = await start(runtime)
@@ -169,3 +208,8 @@ async def run_worker(
     await ops_task
     await runtime.close()
     log.info("stopped")
+
+
+def serve(runtime: Runtime, start: Callable[[Runtime], Awaitable[list[asyncio.Task[Any]]]]) -> None:
+    """A worker process's entry point, on uvloop (a cheaper event loop per message)."""
+    uvloop.run(run_worker(runtime, start))

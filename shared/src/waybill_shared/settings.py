@@ -51,7 +51,8 @@ class WaybillSettings(BaseSettings):
     # Leases: a worker owns a task while it heartbeats; the tracker re-dispatches a task
     # whose lease ran out (the worker died) up to max_attempts, then fails it.
     lease_seconds: float = 30.0
-    heartbeat_seconds: float = 5.0
+    # How often a worker extends the leases it holds and looks for cancels.
+    lease_poll_seconds: float = 0.25
     max_attempts: int = 3
     sweep_interval_seconds: float = 5.0
     cleanup_interval_seconds: float = 300.0

@@ -1,10 +1,13 @@
-"""S3 storage on the minio client. The SDK is synchronous, so every call runs in a
-worker thread (`asyncio.to_thread`) and never blocks the event loop."""
+"""S3 storage on the minio client. The SDK is synchronous: `Storage.blocking` has the
+calls as they are, for code already running in a worker thread (an export does its
+whole S3 and file work in one thread hop); `Storage`'s async methods run one call each
+in a thread (`asyncio.to_thread`), so they never block the event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -51,7 +54,9 @@ class TooLarge(Exception):
         self.limit = limit
 
 
-class Storage:
+class BlockingStorage:
+    """The S3 calls, synchronous: call them from a worker thread."""
+
     def __init__(self, settings: WaybillSettings) -> None:
         self.bucket = settings.s3_bucket
         self.client = Minio(
@@ -75,14 +80,17 @@ class Storage:
             else self.client
         )
 
-    # --- sync primitives (run in threads by the async API below) ---
-
-    def _ensure_bucket(self) -> None:
+    def ensure_bucket(self) -> None:
         if not self.client.bucket_exists(self.bucket):
             self.client.make_bucket(self.bucket)
 
-    def _put_stream(
-        self, key: str, stream: IO[bytes], limit: int | None, content_type: str
+    def put_stream(
+        self,
+        key: str,
+        stream: IO[bytes],
+        *,
+        limit: int | None = None,
+        content_type: str = "application/octet-stream",
     ) -> StoredObject:
         reader = _HashingReader(stream, limit)
         self.client.put_object(
@@ -95,9 +103,23 @@ class Storage:
         )
         return StoredObject(key, reader.size, reader.digest.hexdigest())
 
-    def _put_file(
-        self, key: str, path: Path, content_type: str, bucket: str | None
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream"
     ) -> StoredObject:
+        self.client.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+        )
+        return StoredObject(key, len(data), hashlib.sha256(data).hexdigest())
+
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        *,
+        content_type: str = "application/octet-stream",
+        bucket: str | None = None,
+    ) -> StoredObject:
+        """Upload a local file (to another bucket of the same server when given)."""
         digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(CHUNK):
@@ -110,7 +132,15 @@ class Storage:
         )
         return StoredObject(key, path.stat().st_size, digest.hexdigest())
 
-    def _download(self, key: str, path: Path, on_chunk: Any = None) -> int:
+    def get_bytes(self, key: str) -> bytes:
+        response = self.client.get_object(self.bucket, key)
+        try:
+            return response.read()
+        finally:
+            response.close()
+            response.release_conn()
+
+    def download(self, key: str, path: Path, on_chunk: Any = None) -> int:
         response = self.client.get_object(self.bucket, key)
         size = 0
         try:
@@ -134,7 +164,7 @@ class Storage:
             response.close()
             response.release_conn()
 
-    def _remove_prefix(self, prefix: str) -> int:
+    def remove_prefix(self, prefix: str) -> int:
         count = 0
         for obj in self.client.list_objects(self.bucket, prefix=prefix, recursive=True):
             if obj.object_name is not None:
@@ -142,7 +172,7 @@ class Storage:
                 count += 1
         return count
 
-    def _exists(self, key: str) -> bool:
+    def exists(self, key: str) -> bool:
         try:
             self.client.stat_object(self.bucket, key)
         except S3Error as exc:
@@ -151,10 +181,20 @@ class Storage:
             raise
         return True
 
-    # --- async API ---
+
+class Storage:
+    """The same calls, awaitable: each runs in a worker thread."""
+
+    def __init__(self, settings: WaybillSettings) -> None:
+        self.blocking = BlockingStorage(settings)
+        self.bucket = self.blocking.bucket
+        self.client = self.blocking.client
+
+    def iter_object(self, key: str) -> Iterator[bytes]:
+        return self.blocking.iter_object(key)
 
     async def ensure_bucket(self) -> None:
-        await asyncio.to_thread(self._ensure_bucket)
+        await asyncio.to_thread(self.blocking.ensure_bucket)
 
     async def put_stream(
         self,
@@ -164,7 +204,9 @@ class Storage:
         limit: int | None = None,
         content_type: str = "application/octet-stream",
     ) -> StoredObject:
-        return await asyncio.to_thread(self._put_stream, key, stream, limit, content_type)
+        return await asyncio.to_thread(
+            self.blocking.put_stream, key, stream, limit=limit, content_type=content_type
+        )
 
     async def put_file(
         self,
@@ -175,44 +217,42 @@ class Storage:
         bucket: str | None = None,
     ) -> StoredObject:
         """Upload a local file (to another bucket of the same server when given)."""
-        return await asyncio.to_thread(self._put_file, key, path, content_type, bucket)
+        return await asyncio.to_thread(
+            self.blocking.put_file, key, path, content_type=content_type, bucket=bucket
+        )
 
     async def put_bytes(
         self, key: str, data: bytes, *, content_type: str = "application/json"
     ) -> StoredObject:
-        import io
-
-        return await asyncio.to_thread(self._put_stream, key, io.BytesIO(data), None, content_type)
+        return await asyncio.to_thread(
+            self.blocking.put_bytes, key, data, content_type=content_type
+        )
 
     async def get_bytes(self, key: str) -> bytes:
-        return await asyncio.to_thread(lambda: b"".join(self.iter_object(key)))
+        return await asyncio.to_thread(self.blocking.get_bytes, key)
 
     async def download(self, key: str, path: Path, on_chunk: Any = None) -> int:
-        return await asyncio.to_thread(self._download, key, path, on_chunk)
+        return await asyncio.to_thread(self.blocking.download, key, path, on_chunk)
 
     async def exists(self, key: str) -> bool:
-        return await asyncio.to_thread(self._exists, key)
+        return await asyncio.to_thread(self.blocking.exists, key)
 
     async def remove(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, key)
 
     async def remove_prefix(self, prefix: str) -> int:
-        return await asyncio.to_thread(self._remove_prefix, prefix)
+        return await asyncio.to_thread(self.blocking.remove_prefix, prefix)
 
-    async def presigned_url(
-        self, key: str, *, expires: timedelta, filename: str | None = None
-    ) -> str:
+    def presigned_url(self, key: str, *, expires: timedelta, filename: str | None = None) -> str:
+        """A signed GET link. Signing is local computation (the region is configured,
+        so the client asks the server nothing): no thread hop."""
         headers: dict[str, str | list[str] | tuple[str]] | None = (
             {"response-content-disposition": f'attachment; filename="{filename}"'}
             if filename
             else None
         )
-        return await asyncio.to_thread(
-            self.signer.presigned_get_object,
-            self.bucket,
-            key,
-            expires=expires,
-            response_headers=headers,
+        return self.blocking.signer.presigned_get_object(
+            self.bucket, key, expires=expires, response_headers=headers
         )
 
     async def ping(self) -> bool:

@@ -34,15 +34,15 @@ class ExportHandlers:
         runtime, settings = self.runtime, self.settings
         if isinstance(message, DataExportRequested):
             await run_data_export(
-                runtime=runtime, settings=settings, request=message, delivery=incoming
+                runtime=runtime, settings=settings, request=message, ack=incoming.ack
             )
         elif isinstance(message, HistoryExportRequested):
             await run_history_export(
-                runtime=runtime, settings=settings, request=message, delivery=incoming
+                runtime=runtime, settings=settings, request=message, ack=incoming.ack
             )
         elif isinstance(message, HistoryImportRequested):
             await run_history_import(
-                runtime=runtime, settings=settings, request=message, delivery=incoming
+                runtime=runtime, settings=settings, request=message, ack=incoming.ack
             )
         else:
             raise RejectMessage(f"{message.message_type()} is not handled by the export worker")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,13 +22,20 @@ from waybill_shared.contracts.messages import (
     HistoryImportRequested,
 )
 from waybill_shared.db.models import ExportAssociation, History, StoredFile, Task, User
+from waybill_shared.db.pg import driver_connection
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import NotFound
 from waybill_shared.provenance import access
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
-from waybill_shared.task_runner import LeasedTask, TaskFailed, TaskSpec, run_leased_task
-from waybill_shared.tasks import target_taken_by_another
+from waybill_shared.tasks.repository import TaskRow, target_taken_by_another
+from waybill_shared.tasks.runner import (
+    LeasedTask,
+    TaskFailed,
+    TaskHandlers,
+    TaskSpec,
+    run_leased_task,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -49,21 +56,26 @@ async def run_history_export(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: HistoryExportRequested,
-    delivery: AbstractIncomingMessage,
+    ack: Callable[[], Awaitable[None]],
 ) -> None:
-    async def authorize(session: AsyncSession, task: Task) -> None:
-        user = await _user(session, task.owner_id)
-        await access.history(session, user, request.history_id)
-        if request.destination == "remote" and not settings.remote_target_allowed(
-            request.target_uri
-        ):
-            raise TaskFailed(f"target_uri {request.target_uri!r} is not under an allowed prefix")
-        if request.target_uri is not None and await target_taken_by_another(
-            session, target_uri=request.target_uri, owner_id=task.owner_id
-        ):
-            raise TaskFailed(f"target_uri {request.target_uri!r} holds another owner's export")
+    async def authorize(task: TaskRow) -> None:
+        async with unit_of_work(runtime.sessions) as session:
+            user = await _user(session, task.owner_id)
+            await access.history(session, user, request.history_id)
+            if request.destination == "remote" and not settings.remote_target_allowed(
+                request.target_uri
+            ):
+                raise TaskFailed(
+                    f"target_uri {request.target_uri!r} is not under an allowed prefix"
+                )
+            if request.target_uri is not None and await target_taken_by_another(
+                await driver_connection(session),
+                target_uri=request.target_uri,
+                owner_id=task.owner_id,
+            ):
+                raise TaskFailed(f"target_uri {request.target_uri!r} holds another owner's export")
 
-    async def work(leased: LeasedTask) -> None:
+    async def work(leased: LeasedTask, _: None) -> None:
         async with runtime.sessions() as session:
             loaded = await load_history(
                 session,
@@ -80,7 +92,7 @@ async def run_history_export(
             def dataset_file(record: DatasetRecord) -> Path | None:
                 if not request.include_files:
                     return None
-                if leased.keeper.should_stop:
+                if leased.should_stop:
                     raise _Cancelled
                 path = workdir / f"dataset-{record.id}"
                 _download(runtime.storage, loaded.storage_keys[record.id], path)
@@ -150,11 +162,8 @@ async def run_history_export(
             if request.destination == "short_term"
             else 0,
         ),
-        delivery=delivery,
-        authorize=authorize,
-        work=work,
-        on_stopped=remove_partial,
-        poll_seconds=settings.cancel_poll_seconds,
+        ack=ack,
+        handlers=TaskHandlers(authorize, work, on_stopped=remove_partial),
     )
 
 
@@ -180,13 +189,14 @@ async def run_history_import(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: HistoryImportRequested,
-    delivery: AbstractIncomingMessage,
+    ack: Callable[[], Awaitable[None]],
 ) -> None:
-    async def authorize(session: AsyncSession, task: Task) -> None:
-        await _user(session, task.owner_id)
-        await _readable_export(session, task.owner_id, request.store_content_uri)
+    async def authorize(task: TaskRow) -> None:
+        async with runtime.sessions() as session:
+            await _user(session, task.owner_id)
+            await _readable_export(session, task.owner_id, request.store_content_uri)
 
-    async def work(leased: LeasedTask) -> None:
+    async def work(leased: LeasedTask, _: None) -> None:
         # A re-attempt after the import committed only reports it (never a second history).
         async with runtime.sessions() as session:
             task = await session.get(Task, leased.task.id)
@@ -204,10 +214,8 @@ async def run_history_import(
             request=request.model_dump(mode="json"),
             ttl_hours=0,
         ),
-        delivery=delivery,
-        authorize=authorize,
-        work=work,
-        poll_seconds=settings.cancel_poll_seconds,
+        ack=ack,
+        handlers=TaskHandlers(authorize, work),
     )
 
 

@@ -21,6 +21,7 @@ from waybill_export_worker.history_archive.model import (
     JobIO,
     JobRecord,
 )
+from waybill_shared.clock import utcnow
 from waybill_shared.db.models import (
     Collection,
     CollectionElement,
@@ -34,7 +35,6 @@ from waybill_shared.db.models import (
     User,
 )
 from waybill_shared.db.queries import among
-from waybill_shared.tasks import utcnow
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 from waybill_export_worker.conversion.cpus import cap_engine_threads
 from waybill_export_worker.handlers import ExportHandlers
 from waybill_export_worker.settings import ExportWorkerSettings, get_settings
-from waybill_shared.runtime import Runtime, run_worker
+from waybill_shared.runtime import Runtime, serve
 
 
 async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
@@ -25,4 +25,4 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
 
 def main() -> None:
     cap_engine_threads()
-    asyncio.run(run_worker(Runtime.create(get_settings()), start))
+    serve(Runtime.create(get_settings()), start)

@@ -13,7 +13,7 @@ from typing import Any
 
 from waybill_export_worker.repository import ExportItem
 from waybill_shared.contracts.messages import DataExportRequested, ItemResult
-from waybill_shared.db.models import Task
+from waybill_shared.tasks.repository import TaskRow
 
 # 2: the seed's field names (format, files[].id/size/uploaded_at, lineage's three lists).
 MANIFEST_VERSION = 2
@@ -22,7 +22,7 @@ MANIFEST_VERSION = 2
 def build_manifest(
     *,
     request: DataExportRequested,
-    task: Task,
+    task: TaskRow,
     items: list[ExportItem],
     results: list[ItemResult],
     exported_at: datetime,
@@ -50,7 +50,7 @@ def build_manifest(
                 "id": item.file_id,
                 "filename": item.filename,
                 "size": item.size,
-                "uploaded_at": item.uploaded_at.isoformat(),
+                "uploaded_at": item.uploaded_at.isoformat() if item.uploaded_at else None,
                 "metadata": item.metadata,
                 "dataset_id": item.dataset_id,
                 "format": item.format,

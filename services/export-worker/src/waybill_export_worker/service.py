@@ -1,20 +1,24 @@
-"""One batch export, start to finish: register and authorize, take the lease, then
-stream every file from S3 through the converter into the package, upload it under a
-key derived from the task, and report each step as an event."""
+"""One batch export, start to finish: check that the owner may read every file, take
+the lease, then stream every file from S3 through the converter into the package,
+upload it under a key derived from the task, and report each step as an event.
+
+The export itself (`ExportJob.run`) is blocking code that runs in one worker thread:
+S3 calls, conversion and packing are all blocking, and one thread hop per export
+costs less than one per call. Events go back to the event loop as they happen."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import structlog
-from aio_pika.abc import AbstractIncomingMessage
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_export_worker import conversion
 from waybill_export_worker.conversion.archive import ZipPackager, safe_member_name
@@ -22,15 +26,17 @@ from waybill_export_worker.manifest import build_manifest
 from waybill_export_worker.repository import ExportItem, load_export_items
 from waybill_export_worker.settings import ExportWorkerSettings
 from waybill_shared import metrics
+from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import Artifact, DataExportRequested, ItemResult
-from waybill_shared.db.models import Task
+from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import NotFound
-from waybill_shared.events import EventEmitter
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.provenance.lineage import lineage_for
 from waybill_shared.runtime import Runtime
-from waybill_shared.task_runner import LeasedTask, Stopped, TaskSpec, run_leased_task
-from waybill_shared.tasks import utcnow
+from waybill_shared.storage import BlockingStorage
+from waybill_shared.tasks.events import EventEmitter
+from waybill_shared.tasks.repository import TaskRow
+from waybill_shared.tasks.runner import LeasedTask, Stopped, TaskHandlers, TaskSpec, run_leased_task
 
 log = structlog.get_logger(__name__)
 
@@ -44,24 +50,30 @@ async def run_data_export(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: DataExportRequested,
-    delivery: AbstractIncomingMessage,
+    ack: Callable[[], Awaitable[None]],
 ) -> None:
-    items: list[ExportItem] = []
-
-    async def authorize(session: AsyncSession, task: Task) -> None:
-        items.extend(
-            await load_export_items(
-                session,
+    async def authorize(task: TaskRow) -> list[ExportItem]:
+        async with runtime.db.acquire() as conn:
+            items = await load_export_items(
+                conn,
                 owner_id=task.owner_id,
                 file_ids=request.file_ids,
                 dataset_ids=request.dataset_ids,
             )
-        )
         if not items:
             raise NotFound("the request names no files")
+        return items
 
-    async def work(leased: LeasedTask) -> None:
-        await ExportJob(runtime, settings, request, leased, items).run()
+    async def work(leased: LeasedTask, items: list[ExportItem]) -> None:
+        lineage = None
+        if request.include_lineage:
+            async with unit_of_work(runtime.sessions) as session:
+                lineage = await lineage_for(
+                    session, file_ids=request.file_ids, dataset_ids=request.dataset_ids
+                )
+        job = ExportJob(runtime.storage.blocking, settings, request, leased, items, lineage)
+        event, fields = await asyncio.to_thread(job.run)
+        await leased.emitter.emit(event, **fields)
 
     async def remove_partial_artifacts() -> None:
         await runtime.storage.remove_prefix(artifact_prefix(request.task_id))
@@ -77,23 +89,23 @@ async def run_data_export(
             total_items=len(request.file_ids) + len(request.dataset_ids),
             ttl_hours=request.ttl_hours,
         ),
-        delivery=delivery,
-        authorize=authorize,
-        work=work,
-        on_stopped=remove_partial_artifacts,
-        poll_seconds=settings.cancel_poll_seconds,
+        ack=ack,
+        handlers=TaskHandlers(authorize, work, on_stopped=remove_partial_artifacts),
     )
 
 
 @dataclass
 class ExportJob:
-    runtime: Runtime
+    storage: BlockingStorage
     settings: ExportWorkerSettings
     request: DataExportRequested
     leased: LeasedTask
     items: list[ExportItem]
+    lineage: dict[str, Any] | None
     results: list[ItemResult] = field(default_factory=list)
-    _last_progress: float = 0.0
+    # No progress event inside a file before this much time has passed: a small
+    # export reports its items and its end, nothing in between.
+    _last_progress: float = field(default_factory=time.monotonic)
 
     @property
     def packed(self) -> bool:
@@ -112,89 +124,89 @@ class ExportJob:
     def check_stop(self) -> None:
         self.leased.check_stop()
 
-    async def run(self) -> None:
-        with tempfile.TemporaryDirectory(
-            prefix="waybill-export-", dir=self.settings.work_dir
-        ) as tmp:
-            workdir = Path(tmp)
-            package_path = workdir / "package.zip"
-            taken: set[str] = {"export_metadata.json"}
-            single_output: Path | None = None
-            packager = ZipPackager(package_path) if self.packed else None
-            try:
-                for index, item in enumerate(self.items):
-                    self.check_stop()
-                    output, result = await self.export_item(index, item, workdir, taken)
-                    if output is not None:
-                        if packager is not None:
-                            assert result.output_name is not None
-                            await asyncio.to_thread(packager.add_file, result.output_name, output)
-                            output.unlink()
-                        elif self.separate:
-                            result = await self.store_item(index, output, result)
-                        else:
-                            single_output = output
-                    self.results.append(result)
-                    failed = sum(r.status == "failed" for r in self.results)
-                    await self.emitter.emit(
-                        "item",
-                        item_index=index,
-                        item=result,
-                        processed_items=len(self.results),
-                        failed_items=failed,
-                        progress=self.progress(index + 1, 0.0, cap=99.0),
-                    )
-                self.check_stop()
-                completed = [r for r in self.results if r.status == "completed"]
-                if not completed:
-                    errors = "; ".join(f"{r.filename}: {r.error}" for r in self.results)
-                    await self.emitter.emit(
-                        "failed",
-                        error=f"every file failed: {errors}"[:4000],
-                        processed_items=len(self.results),
-                        failed_items=len(self.results),
-                    )
-                    return
-                manifest = build_manifest(
-                    request=self.request,
-                    task=self.leased.task,
-                    items=self.items,
-                    results=self.results,
-                    exported_at=utcnow(),
-                    lineage=await self.lineage(),
-                )
-                if packager is not None and self.request.include_metadata:
-                    packager.add_bytes(
-                        "export_metadata.json", json.dumps(manifest, indent=2).encode()
-                    )
-            finally:
-                if packager is not None:
-                    packager.close()
-            if self.separate:
-                await self.emit_completed(manifest, artifact=None)
-                return
-            if packager is not None:
-                upload, filename, content_type = package_path, "export.zip", "application/zip"
-            else:
-                assert single_output is not None and completed[0].output_name is not None
-                upload, filename = single_output, completed[0].output_name
-                content_type = "application/octet-stream"
-            self.check_stop()
-            suffix = filename.rsplit(".", 1)[-1] if "." in filename else "bin"
-            key = f"{artifact_prefix(self.request.task_id)}export.{suffix}"
-            stored = await self.runtime.storage.put_file(key, upload, content_type=content_type)
-            artifact = Artifact(
-                key=stored.key,
-                size=stored.size,
-                sha256=stored.sha256,
-                content_type=content_type,
-                filename=self.download_name(filename),
-            )
-            await self.emit_completed(manifest, artifact=artifact)
+    def run(self) -> tuple[str, dict[str, Any]]:
+        """The whole export (blocking); returns its terminal event and its fields."""
+        workdir = Path(tempfile.mkdtemp(prefix="waybill-export-", dir=self.settings.work_dir))
+        try:
+            return self._run(workdir)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
 
-    async def emit_completed(self, manifest: dict[str, Any], *, artifact: Artifact | None) -> None:
-        """The package (or the one file) is `artifact`; without one, each file's own
-        artifact is in its result."""
+    def _run(self, workdir: Path) -> tuple[str, dict[str, Any]]:
+        package_path = workdir / "package.zip"
+        taken: set[str] = {"export_metadata.json"}
+        single_output: Path | None = None
+        packager = ZipPackager(package_path) if self.packed else None
+        try:
+            for index, item in enumerate(self.items):
+                self.check_stop()
+                output, result = self.export_item(index, item, workdir, taken)
+                if output is not None:
+                    if packager is not None:
+                        assert result.output_name is not None
+                        packager.add_file(result.output_name, output)
+                        output.unlink()
+                    elif self.separate:
+                        result = self.store_item(index, output, result)
+                    else:
+                        single_output = output
+                self.results.append(result)
+                self.emitter.emit_threadsafe(
+                    "item",
+                    item_index=index,
+                    item=result,
+                    processed_items=len(self.results),
+                    failed_items=sum(r.status == "failed" for r in self.results),
+                    progress=self.progress(index + 1, 0.0, cap=99.0),
+                )
+            self.check_stop()
+            completed = [r for r in self.results if r.status == "completed"]
+            if not completed:
+                errors = "; ".join(f"{r.filename}: {r.error}" for r in self.results)
+                return "failed", {
+                    "error": f"every file failed: {errors}"[:4000],
+                    "processed_items": len(self.results),
+                    "failed_items": len(self.results),
+                }
+            manifest = build_manifest(
+                request=self.request,
+                task=self.leased.task,
+                items=self.items,
+                results=self.results,
+                exported_at=utcnow(),
+                lineage=self.lineage,
+            )
+            if packager is not None and self.request.include_metadata:
+                packager.add_bytes("export_metadata.json", json.dumps(manifest, indent=2).encode())
+        finally:
+            if packager is not None:
+                packager.close()
+        if self.separate:
+            return self.completed(manifest, artifact=None)
+        if packager is not None:
+            upload, filename, content_type = package_path, "export.zip", "application/zip"
+        else:
+            assert single_output is not None and completed[0].output_name is not None
+            upload, filename = single_output, completed[0].output_name
+            content_type = "application/octet-stream"
+        self.check_stop()
+        suffix = filename.rsplit(".", 1)[-1] if "." in filename else "bin"
+        key = f"{artifact_prefix(self.request.task_id)}export.{suffix}"
+        stored = self.storage.put_file(key, upload, content_type=content_type)
+        artifact = Artifact(
+            key=stored.key,
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=content_type,
+            filename=self.download_name(filename),
+        )
+        return self.completed(manifest, artifact=artifact)
+
+    def completed(
+        self, manifest: dict[str, Any], *, artifact: Artifact | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The completed event: the package (or the one file) is `artifact`; without
+        one, each file's own artifact is in its result."""
         self.check_stop()
         completed = [r for r in self.results if r.status == "completed"]
         output_size = (
@@ -202,36 +214,27 @@ class ExportJob:
             if artifact is not None
             else sum(r.artifact.size for r in completed if r.artifact is not None)
         )
-        await self.emitter.emit(
-            "completed",
-            progress=100.0,
-            processed_items=len(self.results),
-            failed_items=len(self.results) - len(completed),
-            artifact=artifact,
-            result={"manifest": manifest["export_info"], "output_size": output_size},
-        )
+        return "completed", {
+            "progress": 100.0,
+            "processed_items": len(self.results),
+            "failed_items": len(self.results) - len(completed),
+            "artifact": artifact,
+            "result": {"manifest": manifest["export_info"], "output_size": output_size},
+        }
 
-    async def store_item(self, index: int, output: Path, result: ItemResult) -> ItemResult:
+    def store_item(self, index: int, output: Path, result: ItemResult) -> ItemResult:
         """Store one converted file as its own artifact, under a key derived from the
         task and the item's position (never from a user-supplied name)."""
         assert result.output_name is not None
         self.check_stop()
         suffix = result.output_name.rsplit(".", 1)[-1] if "." in result.output_name else "bin"
         key = f"{artifact_prefix(self.request.task_id)}files/{index}.{suffix}"
-        stored = await self.runtime.storage.put_file(key, output)
-        await asyncio.to_thread(output.unlink)
+        stored = self.storage.put_file(key, output)
+        output.unlink()
         artifact = Artifact(
             key=stored.key, size=stored.size, sha256=stored.sha256, filename=result.output_name
         )
         return result.model_copy(update={"artifact": artifact})
-
-    async def lineage(self) -> dict[str, Any] | None:
-        if not self.request.include_lineage:
-            return None
-        async with self.runtime.sessions() as session:
-            return await lineage_for(
-                session, file_ids=self.request.file_ids, dataset_ids=self.request.dataset_ids
-            )
 
     def download_name(self, filename: str) -> str:
         stem = safe_member_name(self.request.name, set()).rsplit(".", 1)[0] or "export"
@@ -243,9 +246,8 @@ class ExportJob:
         return min(round(100.0 * (done + fraction) / total, 2), cap)
 
     def progress_callback(self, index: int, size: int, weight: float, offset: float) -> Any:
-        """A thread-safe callback that turns bytes done within item `index` into
+        """A callback (for any thread) that turns bytes done within item `index` into
         throttled progress events."""
-        loop = asyncio.get_running_loop()
 
         def on_bytes(done_bytes: int) -> None:
             now = time.monotonic()
@@ -253,19 +255,16 @@ class ExportJob:
                 return
             self._last_progress = now
             fraction = offset + weight * min(done_bytes / max(size, 1), 1.0)
-            asyncio.run_coroutine_threadsafe(
-                self.emitter.emit(
-                    "progress",
-                    progress=self.progress(index, fraction, cap=99.0),
-                    processed_items=index,
-                    failed_items=sum(r.status == "failed" for r in self.results),
-                ),
-                loop,
+            self.emitter.emit_threadsafe(
+                "progress",
+                progress=self.progress(index, fraction, cap=99.0),
+                processed_items=index,
+                failed_items=sum(r.status == "failed" for r in self.results),
             )
 
         return on_bytes
 
-    async def export_item(
+    def export_item(
         self, index: int, item: ExportItem, workdir: Path, taken: set[str]
     ) -> tuple[Path | None, ItemResult]:
         source = workdir / f"source-{index}"
@@ -278,7 +277,7 @@ class ExportJob:
         )
         try:
             convert = fmt != "zip"
-            await self.runtime.storage.download(
+            self.storage.download(
                 item.storage_key,
                 source,
                 self.progress_callback(index, item.size, 0.5 if convert else 1.0, 0.0),
@@ -296,15 +295,14 @@ class ExportJob:
             name = safe_member_name(conversion.output_filename(stem, fmt), taken)
             target = workdir / f"output-{index}-{name}"
             options = parse_export_options(fmt, self.request.export_options)
-            outcome = await asyncio.to_thread(
-                conversion.convert,
+            outcome = conversion.convert(
                 source=source,
                 source_format=item.format,
                 target=target,
                 target_format=fmt,
                 options=options,
                 on_progress=self.progress_callback(index, item.size, 0.5, 0.5),
-                should_stop=lambda: self.leased.keeper.should_stop,
+                should_stop=lambda: self.leased.should_stop,
             )
             metrics.BYTES_CONVERTED.labels(format=fmt).inc(item.size)
             source.unlink(missing_ok=True)

@@ -10,8 +10,6 @@ class ExportWorkerSettings(WaybillSettings):
     ops_port: int = 8001
     # Progress events inside a large file: at most one per interval.
     progress_interval_seconds: float = 0.5
-    # How often a running task extends its lease and looks for a cancel.
-    cancel_poll_seconds: float = 0.25
 
 
 @lru_cache

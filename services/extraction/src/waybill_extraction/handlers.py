@@ -16,4 +16,4 @@ class ExtractionHandlers:
     async def on_extraction(
         self, message: ExtractionRequested, incoming: AbstractIncomingMessage
     ) -> None:
-        await run_extraction(runtime=self.runtime, request=message, delivery=incoming)
+        await run_extraction(runtime=self.runtime, request=message, ack=incoming.ack)

@@ -8,7 +8,7 @@ from typing import Any
 from waybill_extraction.handlers import ExtractionHandlers
 from waybill_extraction.settings import get_settings
 from waybill_shared.contracts.messages import ExtractionRequested
-from waybill_shared.runtime import Runtime, run_worker
+from waybill_shared.runtime import Runtime, serve
 
 
 async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
@@ -21,4 +21,4 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
 
 
 def main() -> None:
-    asyncio.run(run_worker(Runtime.create(get_settings()), start))
+    serve(Runtime.create(get_settings()), start)

@@ -6,20 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
-from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_extraction.domain import ProvenanceGraph
 from waybill_extraction.requests import build_document, check_extraction_request
 from waybill_shared.contracts.messages import ExtractionRequested
-from waybill_shared.db.models import Task, User, Workflow
+from waybill_shared.db.models import User, Workflow
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import NotFound
 from waybill_shared.runtime import Runtime
-from waybill_shared.task_runner import LeasedTask, TaskSpec, run_leased_task
+from waybill_shared.tasks.repository import TaskRow
+from waybill_shared.tasks.runner import LeasedTask, TaskHandlers, TaskSpec, run_leased_task
 
 
 def document_key(task_uuid: object) -> str:
@@ -28,19 +28,18 @@ def document_key(task_uuid: object) -> str:
 
 
 async def run_extraction(
-    *, runtime: Runtime, request: ExtractionRequested, delivery: AbstractIncomingMessage
+    *, runtime: Runtime, request: ExtractionRequested, ack: Callable[[], Awaitable[None]]
 ) -> None:
-    checked: dict[str, ProvenanceGraph] = {}
+    async def authorize(task: TaskRow) -> ProvenanceGraph:
+        async with unit_of_work(runtime.sessions) as session:
+            user = await session.get(User, task.owner_id)
+            if user is None:
+                raise NotFound(f"user {task.owner_id} not found")
+            # The graph the checks loaded is the one built from: loaded once per attempt.
+            return await check_extraction_request(session, user, request)
 
-    async def authorize(session: AsyncSession, task: Task) -> None:
-        user = await session.get(User, task.owner_id)
-        if user is None:
-            raise NotFound(f"user {task.owner_id} not found")
-        # The graph the checks loaded is the one built from: loaded once per attempt.
-        checked["graph"] = await check_extraction_request(session, user, request)
-
-    async def work(leased: LeasedTask) -> None:
-        document = await asyncio.to_thread(build_document, checked["graph"], request)
+    async def work(leased: LeasedTask, graph: ProvenanceGraph) -> None:
+        document = await asyncio.to_thread(build_document, graph, request)
         leased.check_stop()
         ga_key = document_key(request.task_id)
         await runtime.storage.put_bytes(ga_key, json.dumps(document, indent=2).encode())
@@ -76,8 +75,6 @@ async def run_extraction(
             request=request.model_dump(mode="json"),
             ttl_hours=0,
         ),
-        delivery=delivery,
-        authorize=authorize,
-        work=work,
-        poll_seconds=runtime.settings.heartbeat_seconds,
+        ack=ack,
+        handlers=TaskHandlers(authorize, work),
     )

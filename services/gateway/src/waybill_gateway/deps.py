@@ -7,14 +7,14 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.auth import ApiKeys
 from waybill_gateway.settings import GatewaySettings
 from waybill_shared.db.models import User
+from waybill_shared.db.pg import Connection, Pool
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime
-from waybill_shared.security import hash_api_key
 from waybill_shared.storage import Storage
 
 
@@ -41,8 +41,8 @@ async def get_gateway_settings(request: Request) -> GatewaySettings:
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed when the handler succeeds (at the edge of
-    the unit of work), rolled back when it raises."""
+    """One ORM session per request, committed when the handler succeeds (at the edge
+    of the unit of work), rolled back when it raises."""
     async with runtime.sessions() as session:
         try:
             yield session
@@ -52,9 +52,25 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
             raise
 
 
+async def get_transaction(runtime: RuntimeDep) -> AsyncIterator[Connection]:
+    """A connection in a transaction (asyncpg), committed when the handler succeeds,
+    rolled back when it raises."""
+    async with runtime.db.acquire() as conn, conn.transaction():
+        yield conn
+
+
+async def get_pool(runtime: RuntimeDep) -> Pool:
+    """The asyncpg pool. Routes on every job's path take a connection from it with
+    `async with db.acquire()`: a generator dependency costs each request more than
+    its statement does (an async generator to track, an exit stack to unwind)."""
+    return runtime.db
+
+
 # scope="function": the commit happens before the response is sent, so whatever a
 # client was told exists is visible to its next request.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+TransactionDep = Annotated[Connection, Depends(get_transaction, scope="function")]
+DbDep = Annotated[Pool, Depends(get_pool)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]
@@ -71,7 +87,7 @@ api_key_scheme = APIKeyHeader(
 
 
 async def get_current_user(
-    session: SessionDep,
+    request: Request,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     x_api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> User:
@@ -82,9 +98,8 @@ async def get_current_user(
             "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    user = (
-        await session.execute(select(User).where(User.api_key_hash == hash_api_key(key)))
-    ).scalar_one_or_none()
+    keys: ApiKeys = request.app.state.api_keys
+    user = await keys.user(key)
     if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "Bearer"}

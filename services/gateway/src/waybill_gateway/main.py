@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -29,14 +30,18 @@ from waybill_gateway.api import (
     users,
     workflows,
 )
+from waybill_gateway.auth import ApiKeys
 from waybill_gateway.services.catalog import ensure_admin
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_gateway.settings import GatewaySettings, get_settings
 from waybill_shared import metrics
+from waybill_shared.db import pg
 from waybill_shared.db.session import unit_of_work
+from waybill_shared.errors import is_unavailable
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, probe_routes
 from waybill_shared.storage import TooLarge
+from waybill_shared.telemetry import otlp_enabled
 
 log = structlog.get_logger(__name__)
 
@@ -49,9 +54,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with unit_of_work(runtime.sessions) as session:
             await ensure_admin(session, api_key=settings.admin_api_key)
+        await runtime.open_db()
         await runtime.storage.ensure_bucket()
+        # Keys are looked up on a pool of their own: a request that holds a connection
+        # of the main pool must never wait for another one to learn who is asking.
+        key_pool = await pg.create_pool(settings, max_size=2)
+        app.state.api_keys = ApiKeys(key_pool, ttl_seconds=settings.api_key_cache_seconds)
         relay = OutboxRelay(
-            runtime.sessions, runtime.broker, interval=settings.outbox_relay_interval_seconds
+            runtime.db, runtime.broker, interval=settings.outbox_relay_interval_seconds
         )
         app.state.relay = relay
         # The gateway accepts work while the broker is away (the outbox holds it), so
@@ -65,6 +75,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             for task in (connecting, relaying):
                 task.cancel()
             await asyncio.gather(connecting, relaying, return_exceptions=True)
+            await key_pool.close()
             await runtime.close()
             log.info("stopped")
 
@@ -90,7 +101,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.add_route(route.path, route.endpoint, include_in_schema=False)
     _install_error_handlers(app)
     _install_middleware(app, settings)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,healthz,readyz,metrics")
+    if otlp_enabled():
+        FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,healthz,readyz,metrics")
     return app
 
 
@@ -138,11 +150,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, unavailable)
     app.add_exception_handler(OSError, unavailable)
 
-    async def db_error(_: Request, exc: Exception) -> Response:
+    async def db_error(request: Request, exc: Exception) -> Response:
+        if is_unavailable(exc):
+            return await unavailable(request, exc)
         log.exception("database error", exc_info=exc)
         return JSONResponse({"detail": "the request could not be stored"}, status_code=400)
 
     app.add_exception_handler(DBAPIError, db_error)
+    app.add_exception_handler(asyncpg.PostgresError, db_error)
+    app.add_exception_handler(asyncpg.InterfaceError, db_error)
 
 
 def _install_middleware(app: FastAPI, settings: GatewaySettings) -> None:

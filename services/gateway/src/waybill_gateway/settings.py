@@ -10,6 +10,8 @@ class GatewaySettings(WaybillSettings):
     host: str = "0.0.0.0"
     port: int = 8000
     max_request_body_bytes: int = 1024 * 1024  # JSON bodies; uploads have their own limit
+    # How long an API key's lookup is remembered (a revoked key works this long at most).
+    api_key_cache_seconds: float = 1.0
 
 
 @lru_cache

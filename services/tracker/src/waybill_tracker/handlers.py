@@ -1,4 +1,5 @@
-"""Transport: each message is applied in its own transaction."""
+"""Transport: status events are applied in batches (one transaction each); provenance
+records one by one."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from sqlalchemy.dialects.postgresql import insert
 
 from waybill_shared import metrics
+from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
 from waybill_shared.db.models import InboxMessage, User
 from waybill_shared.db.session import unit_of_work
@@ -13,19 +15,21 @@ from waybill_shared.errors import Invalid, NotFound
 from waybill_shared.messaging.broker import RejectMessage
 from waybill_shared.provenance.recording import record_job
 from waybill_shared.runtime import Runtime
-from waybill_shared.tasks import apply_event, utcnow
+from waybill_shared.tasks.repository import apply_events
 
 
 class TrackerHandlers:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def on_task_event(self, event: TaskEvent, incoming: AbstractIncomingMessage) -> None:
-        metrics.QUEUE_LAG.labels(queue="tracker.events").observe(
-            max((utcnow() - event.occurred_at).total_seconds(), 0.0)
-        )
-        async with unit_of_work(self.runtime.sessions) as session:
-            await apply_event(session, event)
+    async def on_task_events(self, events: list[TaskEvent]) -> None:
+        now = utcnow()
+        for event in events:
+            metrics.QUEUE_LAG.labels(queue="tracker.events").observe(
+                max((now - event.occurred_at).total_seconds(), 0.0)
+            )
+        async with self.runtime.db.acquire() as conn, conn.transaction():
+            await apply_events(conn, events)
 
     async def on_provenance(
         self, message: ProvenanceRecorded, incoming: AbstractIncomingMessage

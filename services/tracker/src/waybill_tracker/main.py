@@ -7,22 +7,22 @@ from typing import Any
 
 from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
 from waybill_shared.outbox import OutboxRelay
-from waybill_shared.runtime import Runtime, run_worker
+from waybill_shared.runtime import Runtime, serve
 from waybill_tracker.handlers import TrackerHandlers
 from waybill_tracker.service import cleanup_expired, every, sweep_leases
-from waybill_tracker.settings import get_settings
+from waybill_tracker.settings import TrackerSettings, get_settings
 
 
 async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
     settings = runtime.settings
-    relay = OutboxRelay(
-        runtime.sessions, runtime.broker, interval=settings.outbox_relay_interval_seconds
-    )
+    assert isinstance(settings, TrackerSettings)
+    relay = OutboxRelay(runtime.db, runtime.broker, interval=settings.outbox_relay_interval_seconds)
     handlers = TrackerHandlers(runtime)
-    await runtime.broker.consume(
+    await runtime.broker.consume_batches(
         runtime.topology.tracker_events,
         {TaskEvent.message_type(): TaskEvent},
-        handlers.on_task_event,
+        handlers.on_task_events,
+        max_batch=settings.event_batch_size,
     )
     await runtime.broker.consume(
         runtime.topology.provenance_events,
@@ -41,4 +41,4 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
 
 
 def main() -> None:
-    asyncio.run(run_worker(Runtime.create(get_settings()), start))
+    serve(Runtime.create(get_settings()), start)

@@ -7,28 +7,26 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from waybill_shared.db.session import unit_of_work
 from waybill_shared.outbox import OutboxRelay
-from waybill_shared.retention import expire_artifacts, redispatch_lost_tasks
 from waybill_shared.runtime import Runtime
+from waybill_shared.tasks.retention import expire_artifacts, redispatch_lost_tasks
 
 log = structlog.get_logger(__name__)
 
 
 async def sweep_leases(runtime: Runtime, relay: OutboxRelay) -> None:
-    async with unit_of_work(runtime.sessions) as session:
-        redispatched, failed = await redispatch_lost_tasks(
-            session, runtime.topology, max_attempts=runtime.settings.max_attempts
+    async with runtime.db.acquire() as conn, conn.transaction():
+        commands, failed = await redispatch_lost_tasks(
+            conn, runtime.topology, max_attempts=runtime.settings.max_attempts
         )
-    if redispatched:
-        relay.kick()
-    if redispatched or failed:
-        log.info("lease sweep", redispatched=redispatched, failed=failed)
+    relay.publish_soon(commands)
+    if commands or failed:
+        log.info("lease sweep", redispatched=len(commands), failed=failed)
 
 
 async def cleanup_expired(runtime: Runtime) -> None:
-    async with unit_of_work(runtime.sessions) as session:
-        count = await expire_artifacts(session, runtime.storage)
+    async with runtime.db.acquire() as conn, conn.transaction():
+        count = await expire_artifacts(conn, runtime.storage)
     if count:
         log.info("expired artifacts removed", count=count)
 

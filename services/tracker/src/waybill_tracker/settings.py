@@ -8,6 +8,8 @@ from waybill_shared.settings import WaybillSettings
 class TrackerSettings(WaybillSettings):
     service_name: str = "tracker"
     ops_port: int = 8003
+    # Status events applied per transaction, at most (also their consumer's prefetch).
+    event_batch_size: int = 200
 
 
 @lru_cache

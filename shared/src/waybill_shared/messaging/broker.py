@@ -9,12 +9,12 @@ view; the AsyncAPI document is generated from the contracts instead (scripts/asy
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
+import orjson
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from waybill_shared import metrics
 from waybill_shared.contracts.messages import Message
+from waybill_shared.errors import is_unavailable
 from waybill_shared.messaging.topology import QueueSpec, Topology
 
 log = structlog.get_logger(__name__)
@@ -42,6 +43,7 @@ class RejectMessage(Exception):
 
 
 Handler = Callable[[Any, AbstractIncomingMessage], Awaitable[None]]
+BatchHandler = Callable[[list[Any]], Awaitable[None]]
 
 
 class Broker:
@@ -58,7 +60,6 @@ class Broker:
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url, timeout=10)
         self._channel = await self._connection.channel(publisher_confirms=True)
-        await self._channel.set_qos(prefetch_count=self.prefetch)
         await self.declare()
 
     @property
@@ -132,7 +133,8 @@ class Broker:
         headers: dict[str, Any],
     ) -> None:
         ex = self._exchanges.get(exchange) or await self.channel.get_exchange(exchange)
-        publishing = ex.publish(
+        # A broker that is away must not hang the caller: fail fast, the outbox retries.
+        await ex.publish(
             aio_pika.Message(
                 body,
                 content_type="application/json",
@@ -143,9 +145,13 @@ class Broker:
             ),
             routing_key=routing_key,
             mandatory=False,
+            timeout=PUBLISH_TIMEOUT,
         )
-        # A broker that is away must not hang the caller: fail fast, the outbox retries.
-        await asyncio.wait_for(publishing, timeout=PUBLISH_TIMEOUT)
+
+    def publish_soon(self, message: Message, *, message_id: str) -> asyncio.Future[None]:
+        """Start publishing now and return the confirm to await later, so that several
+        messages share one wait (publishes on one channel keep their order)."""
+        return asyncio.ensure_future(self.publish(message, message_id=message_id))
 
     async def dead_letter(
         self, incoming: AbstractIncomingMessage, spec: QueueSpec, reason: str
@@ -174,18 +180,29 @@ class Broker:
             message_id=incoming.message_id,
         )
 
+    async def _consumer_queue(self, spec: QueueSpec, prefetch: int | None) -> AbstractQueue:
+        """The queue on a channel of its own, so each consumer has its own prefetch
+        (restored with it on reconnect) and its acks never wait behind publishes."""
+        if self._connection is None:
+            raise RuntimeError("broker is not connected")
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=prefetch or self.prefetch)
+        return await channel.get_queue(spec.name)
+
     async def consume(
         self,
         spec: QueueSpec,
         models: dict[str, type[Message]],
         handler: Handler,
+        *,
+        prefetch: int | None = None,
     ) -> None:
         """Consume `spec` with manual ack. The body is parsed into the model named by
         the `type` property (or the only model given); what does not parse is
         dead-lettered with the validation error. The handler acks (it may ack early,
         once a lease is held); if it returns without acking, the message is acked.
         A handler error requeues, until the delivery limit dead-letters it."""
-        queue = await self.channel.get_queue(spec.name)
+        queue = await self._consumer_queue(spec, prefetch)
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
             task = asyncio.current_task()
@@ -198,6 +215,26 @@ class Broker:
                     self._in_flight.discard(task)
 
         tag = await queue.consume(on_message, no_ack=False)
+        self._consumers.append((queue, tag))
+
+    async def consume_batches(
+        self,
+        spec: QueueSpec,
+        models: dict[str, type[Message]],
+        handler: BatchHandler,
+        *,
+        max_batch: int,
+    ) -> None:
+        """Consume `spec`, handing the handler every message that arrived while it was
+        busy with the previous batch (up to `max_batch`), so a consumer that writes to
+        a database commits once per batch instead of once per message. Each message is
+        acked after its batch's handler returns. While the handler fails because a
+        backing service is away, the batch is retried, with backoff, without being
+        requeued; any other failure is retried message by message, so that only the
+        bad message ends in the dead-letter queue. `max_batch` is also the prefetch."""
+        queue = await self._consumer_queue(spec, max_batch)
+        batcher = _Batcher(self, spec, models, handler, max_batch)
+        tag = await queue.consume(batcher.on_message, no_ack=False)
         self._consumers.append((queue, tag))
 
     async def _dispatch(
@@ -223,19 +260,30 @@ class Broker:
                 await incoming.nack(requeue=True)
             raise
         except Exception as exc:
-            deliveries = int(str((incoming.headers or {}).get("x-delivery-count", 0) or 0)) + 1
-            log.exception("handler failed", queue=spec.name, deliveries=deliveries)
-            if incoming.processed:
-                return
-            if deliveries >= self.topology.delivery_limit:
-                await self.dead_letter(
-                    incoming, spec, f"failed {deliveries} times; last error: {exc!r}"
-                )
-            else:
-                await incoming.nack(requeue=True)
+            await self.handler_failed(incoming, spec, exc)
             return
         if not incoming.processed:
             await incoming.ack()
+
+    async def handler_failed(
+        self, incoming: AbstractIncomingMessage, spec: QueueSpec, exc: Exception
+    ) -> None:
+        """Requeue, until the queue's delivery limit: then dead-letter with the error."""
+        deliveries = int(str((incoming.headers or {}).get("x-delivery-count", 0) or 0)) + 1
+        log.exception("handler failed", queue=spec.name, deliveries=deliveries, exc_info=exc)
+        if incoming.processed:
+            return
+        if deliveries >= self.topology.delivery_limit:
+            await self.dead_letter(
+                incoming, spec, f"failed {deliveries} times; last error: {exc!r}"
+            )
+        else:
+            await incoming.nack(requeue=True)
+
+    def track(self, task: asyncio.Task[Any]) -> None:
+        """Count `task` as in-flight work that a graceful stop waits for."""
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
 
     async def stop_consuming(self, grace: float) -> None:
         """Stop taking messages, let in-flight handlers finish within `grace` seconds;
@@ -280,10 +328,12 @@ def parse_message(incoming: AbstractIncomingMessage, models: dict[str, type[Mess
             )
         model = next(iter(models.values()))
     try:
-        data = json.loads(incoming.body.decode("utf-8"))
+        incoming.body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidMessage(f"body is not UTF-8: {exc}") from exc
-    except json.JSONDecodeError as exc:
+    try:
+        data = orjson.loads(incoming.body)
+    except orjson.JSONDecodeError as exc:
         raise InvalidMessage(f"body is not JSON: {exc}") from exc
     try:
         return model.model_validate(data)
@@ -292,3 +342,66 @@ def parse_message(incoming: AbstractIncomingMessage, models: dict[str, type[Mess
             f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()
         )
         raise InvalidMessage(f"does not match {model.message_type()}: {errors}") from exc
+
+
+class _Batcher:
+    """The consumer side of `Broker.consume_batches`."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        spec: QueueSpec,
+        models: dict[str, type[Message]],
+        handler: BatchHandler,
+        max_batch: int,
+    ) -> None:
+        self.broker = broker
+        self.spec = spec
+        self.models = models
+        self.handler = handler
+        self.max_batch = max_batch
+        self.waiting: list[tuple[Message, AbstractIncomingMessage]] = []
+        self.draining: asyncio.Task[None] | None = None
+
+    async def on_message(self, incoming: AbstractIncomingMessage) -> None:
+        try:
+            message = parse_message(incoming, self.models)
+        except InvalidMessage as exc:
+            await self.broker.dead_letter(incoming, self.spec, str(exc))
+            return
+        self.waiting.append((message, incoming))
+        if self.draining is None or self.draining.done():
+            self.draining = asyncio.create_task(self._drain())
+            self.broker.track(self.draining)
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            batch = self.waiting[: self.max_batch]
+            del self.waiting[: self.max_batch]
+            await self._apply(batch)
+
+    async def _apply(self, batch: list[tuple[Message, AbstractIncomingMessage]]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.handler([message for message, _ in batch])
+            except asyncio.CancelledError:
+                for _, incoming in batch:
+                    if not incoming.processed:
+                        await incoming.nack(requeue=True)
+                raise
+            except Exception as exc:
+                if is_unavailable(exc):
+                    log.warning("batch waits for a backing service", error=repr(exc), delay=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                if len(batch) > 1:
+                    for one in batch:
+                        await self._apply([one])
+                else:
+                    await self.broker.handler_failed(batch[0][1], self.spec, exc)
+                return
+            for _, incoming in batch:
+                await incoming.ack()
+            return

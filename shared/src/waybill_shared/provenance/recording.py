@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_shared.clock import utcnow
 from waybill_shared.db.models import (
     Collection,
     CollectionElement,
@@ -31,7 +32,6 @@ from waybill_shared.provenance.schemas import (
     OutputElement,
     OutputLeaf,
 )
-from waybill_shared.tasks import utcnow
 
 EXTENSION_BY_FORMAT = {
     "csv": "csv",

@@ -55,6 +55,10 @@ class ParallelDeflate:
         return b"".join(done)
 
     def flush(self) -> bytes:
+        if not self.pending:  # a small member: deflated here, without a pool round trip
+            tail = deflate.raw_piece(bytes(self.buffer)) if self.buffer else b""
+            self.buffer = bytearray()
+            return tail + _FINAL_BLOCK
         if self.buffer:
             self._submit(bytes(self.buffer))
             self.buffer = bytearray()

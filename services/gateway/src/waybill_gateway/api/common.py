@@ -11,6 +11,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel
 
 DEFAULT_PAGE_SIZE = 50
 MAX_OFFSET = 2**31 - 1
@@ -109,3 +110,10 @@ def paginated(model: Any) -> dict[str, Any]:
 
 
 IdPath = Annotated[int, Path(ge=1, le=2**31 - 1, description="an integer id")]
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """The model as JSON, serialized once. A route on every job's path returns this
+    instead of the model, which FastAPI would validate again against the route's
+    response_model (still declared, for the OpenAPI document) before serializing it."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")

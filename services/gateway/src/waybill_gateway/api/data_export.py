@@ -4,15 +4,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from waybill_gateway.api.common import IdPath, PageDep, WholePageDep, paginated
+from waybill_gateway.api.common import IdPath, PageDep, WholePageDep, model_response, paginated
 from waybill_gateway.deps import (
     AdminUser,
     CurrentUser,
+    DbDep,
     RelayDep,
     RuntimeDep,
-    SessionDep,
     SettingsDep,
     StorageDep,
+    TransactionDep,
 )
 from waybill_gateway.schemas import (
     CancelResult,
@@ -36,34 +37,30 @@ router = APIRouter(prefix="/api/data-export", tags=["data export"])
 )
 async def create_job(
     body: DataExportCreate,
-    response: Response,
-    session: SessionDep,
+    db: DbDep,
     user: CurrentUser,
     runtime: RuntimeDep,
     relay: RelayDep,
     settings: SettingsDep,
-) -> DataExportJob:
-    task, created = await data_exports.create_export(
-        session,
-        owner=user,
-        request=body,
-        topology=runtime.topology,
-        max_files=settings.max_files_per_export,
-    )
-    # Durable before we answer: the task and its command commit together.
-    await session.commit()
-    if created:
-        relay.kick()
-    else:
-        response.status_code = 200
-    return await data_exports.to_job(
-        task, runtime.storage, url_seconds=settings.download_url_seconds
-    )
+) -> Response:
+    # Durable before we answer: the task and its command are committed together.
+    async with db.acquire() as conn:
+        task, command = await data_exports.create_export(
+            conn,
+            owner=user,
+            request=body,
+            topology=runtime.topology,
+            max_files=settings.max_files_per_export,
+        )
+    if command is not None:
+        relay.publish_soon([command])
+    job = data_exports.to_job(task, runtime.storage, url_seconds=settings.download_url_seconds)
+    return model_response(job, 202 if command is not None else 200)
 
 
 @router.get("/jobs", **paginated(DataExportJob))
 async def list_jobs(
-    session: SessionDep,
+    db: DbDep,
     user: CurrentUser,
     storage: StorageDep,
     settings: SettingsDep,
@@ -76,18 +73,18 @@ async def list_jobs(
     ] = None,
 ) -> list[DataExportJob]:
     """The caller's export jobs, newest first (an administrator's: everyone's)."""
-    tasks, total = await data_exports.list_exports(
-        session,
-        user=user,
-        status=status,
-        export_format=export_format,
-        job_key=job_key,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    async with db.acquire() as conn:
+        tasks, total = await data_exports.list_exports(
+            conn,
+            user=user,
+            status=status,
+            export_format=export_format,
+            job_key=job_key,
+            limit=page.limit,
+            offset=page.offset,
+        )
     jobs = [
-        await data_exports.to_job(t, storage, url_seconds=settings.download_url_seconds)
-        for t in tasks
+        data_exports.to_job(t, storage, url_seconds=settings.download_url_seconds) for t in tasks
     ]
     return page.answer(jobs, total)
 
@@ -95,46 +92,51 @@ async def list_jobs(
 @router.get("/jobs/{job_id}", response_model=DataExportJob)
 async def get_job(
     job_id: IdPath,
-    session: SessionDep,
+    db: DbDep,
     user: CurrentUser,
     storage: StorageDep,
     settings: SettingsDep,
-) -> DataExportJob:
-    task = await data_exports.get_export(session, user=user, job_id=job_id)
-    return await data_exports.to_job(task, storage, url_seconds=settings.download_url_seconds)
+) -> Response:
+    async with db.acquire() as conn:
+        task = await data_exports.get_export(conn, user=user, job_id=job_id)
+    return model_response(
+        data_exports.to_job(task, storage, url_seconds=settings.download_url_seconds)
+    )
 
 
 @router.get("/jobs/{job_id}/events", **paginated(TaskEventOut))
 async def job_events(
-    job_id: IdPath, session: SessionDep, user: CurrentUser, page: WholePageDep
+    job_id: IdPath, db: DbDep, user: CurrentUser, page: WholePageDep
 ) -> list[TaskEventOut]:
     """Every status event of the job, in order (the tracker's log)."""
-    events, total = await data_exports.list_events(
-        session, user=user, job_id=job_id, limit=page.limit, offset=page.offset
-    )
+    async with db.acquire() as conn:
+        events, total = await data_exports.list_events(
+            conn, user=user, job_id=job_id, limit=page.limit, offset=page.offset
+        )
     return page.answer([data_exports.event_out(e) for e in events], total)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=CancelResult)
-async def cancel_job(job_id: IdPath, session: SessionDep, user: CurrentUser) -> CancelResult:
-    await data_exports.cancel_export(session, user=user, job_id=job_id)
+async def cancel_job(job_id: IdPath, tx: TransactionDep, user: CurrentUser) -> CancelResult:
+    await data_exports.cancel_export(tx, user=user, job_id=job_id)
     return CancelResult(message=f"export job {job_id} cancelled", job_id=job_id)
 
 
 @router.delete("/jobs/{job_id}", status_code=204, response_class=Response)
 async def delete_job(
-    job_id: IdPath, session: SessionDep, user: CurrentUser, storage: StorageDep
+    job_id: IdPath, tx: TransactionDep, user: CurrentUser, storage: StorageDep
 ) -> Response:
-    await data_exports.delete_export(session, storage, user=user, job_id=job_id)
+    await data_exports.delete_export(tx, storage, user=user, job_id=job_id)
     return Response(status_code=204)
 
 
 @router.get("/statistics", response_model=ExportStatistics)
-async def statistics(session: SessionDep, user: CurrentUser) -> ExportStatistics:
-    return await data_exports.statistics(session, user=user)
+async def statistics(db: DbDep, user: CurrentUser) -> ExportStatistics:
+    async with db.acquire() as conn:
+        return await data_exports.statistics(conn, user=user)
 
 
 @router.post("/cleanup", response_model=CleanupResult)
-async def cleanup(session: SessionDep, storage: StorageDep, _: AdminUser) -> CleanupResult:
-    count = await data_exports.cleanup(session, storage)
+async def cleanup(tx: TransactionDep, storage: StorageDep, _: AdminUser) -> CleanupResult:
+    count = await data_exports.cleanup(tx, storage)
     return CleanupResult(message=f"{count} expired exports cleaned up", count=count)

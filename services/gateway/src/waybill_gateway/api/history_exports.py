@@ -25,7 +25,7 @@ from waybill_gateway.schemas import (
 )
 from waybill_gateway.services import history_exports
 from waybill_gateway.services.errors import Conflict
-from waybill_shared.tasks import utcnow
+from waybill_shared.clock import utcnow
 
 router = APIRouter(tags=["history exports"])
 
@@ -46,7 +46,7 @@ async def prepare_store_download(
     relay: RelayDep,
     settings: SettingsDep,
 ) -> StoreDownloadOut:
-    _, task, created = await history_exports.request_export(
+    _, task, command = await history_exports.request_export(
         session,
         user=user,
         history_id=history_id,
@@ -57,9 +57,9 @@ async def prepare_store_download(
         topology=runtime.topology,
     )
     await session.commit()
-    if created:
-        relay.kick()
-    return StoreDownloadOut(storage_request_id=task.uuid, task_id=task.uuid, reused=not created)
+    if command is not None:
+        relay.publish_soon([command])
+    return StoreDownloadOut(storage_request_id=task.uuid, task_id=task.uuid, reused=command is None)
 
 
 @router.post("/api/histories/{history_id}/write_store", status_code=202, response_model=TaskRef)
@@ -73,7 +73,7 @@ async def write_store(
     settings: SettingsDep,
 ) -> TaskRef:
     options = HistoryExportOptions.model_validate(body.model_dump(exclude={"target_uri"}))
-    _, task, _ = await history_exports.request_export(
+    _, task, command = await history_exports.request_export(
         session,
         user=user,
         history_id=history_id,
@@ -84,7 +84,8 @@ async def write_store(
         topology=runtime.topology,
     )
     await session.commit()
-    relay.kick()
+    if command is not None:
+        relay.publish_soon([command])
     return TaskRef(task_id=task.uuid)
 
 
@@ -140,7 +141,7 @@ async def short_term_download(
     if lifetime.total_seconds() < 1:
         raise Conflict(f"short-term storage request {storage_request_id} has expired")
     filename = ((task.result or {}).get("artifact") or {}).get("filename")
-    url = await storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
+    url = storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
     return RedirectResponse(url, status_code=302)
 
 
@@ -152,9 +153,10 @@ async def from_store_async(
     runtime: RuntimeDep,
     relay: RelayDep,
 ) -> TaskRef:
-    task = await history_exports.request_import(
+    task, command = await history_exports.request_import(
         session, user=user, store_content_uri=body.store_content_uri, topology=runtime.topology
     )
     await session.commit()
-    relay.kick()
+    if command is not None:
+        relay.publish_soon([command])
     return TaskRef(task_id=task.uuid)

@@ -35,11 +35,12 @@ async def _extract(
     relay: RelayDep,
     prefer: str | None,
 ) -> ExtractionAccepted:
-    task = await workflows.request_extraction(
+    task, command = await workflows.request_extraction(
         session, user=user, body=body, topology=runtime.topology
     )
     await session.commit()
-    relay.kick()
+    if command is not None:
+        relay.publish_soon([command])
     wait = _wait_seconds(prefer)
     if wait > 0:
         task = await workflows.wait_for_task(runtime.sessions, task.id, wait) or task

@@ -11,12 +11,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_shared.clock import utcnow
 from waybill_shared.db.models import Dataset, Project, StoredFile, User
 from waybill_shared.db.queries import among, fetch_page
 from waybill_shared.formats import detect_format
 from waybill_shared.security import hash_api_key, new_api_key
 from waybill_shared.storage import Storage
-from waybill_shared.tasks import utcnow
 
 SNIFF_BYTES = 64 * 1024
 

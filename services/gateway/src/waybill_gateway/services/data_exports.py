@@ -1,14 +1,12 @@
 """The batch export lifecycle: create (durably, via the outbox), read, list, cancel,
-delete, statistics, cleanup."""
+delete, statistics, cleanup. These run on every job's path, so they speak SQL on
+asyncpg through the task repository (see waybill_shared/db/pg.py)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import BigInteger, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.schemas import (
     DataExportCreate,
@@ -17,49 +15,67 @@ from waybill_gateway.schemas import (
     ExportStatistics,
     TaskEventOut,
 )
-from waybill_gateway.services.catalog import readable_file_ids, visible_to
+from waybill_gateway.services.catalog import visible_to
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_shared import outbox
+from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import DataExportRequested
-from waybill_shared.db.models import Dataset, History, Task, TaskEvent, User
-from waybill_shared.db.queries import among, fetch_page
+from waybill_shared.db.models import User
+from waybill_shared.db.pg import Connection, Record, from_json
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.messaging.topology import Topology
-from waybill_shared.retention import expire_artifacts
 from waybill_shared.storage import Storage
-from waybill_shared.task_state import TERMINAL
-from waybill_shared.tasks import record_system_event, register_task, utcnow
+from waybill_shared.tasks import repository as tasks
+from waybill_shared.tasks.repository import TaskRow
+from waybill_shared.tasks.retention import expire_artifacts
+from waybill_shared.tasks.state import TERMINAL
 
 KIND = "data_export"
 DONE = ("completed", "expired")  # a job (or an event) for which the progress is 100
 
 
-async def _check_datasets(session: AsyncSession, *, user: User, dataset_ids: list[int]) -> None:
+async def _readable_file_names(
+    conn: Connection, *, user: User, file_ids: list[int]
+) -> dict[int, str]:
+    """The files' names by id; NotFound names the first file the user may not read."""
+    if not file_ids:
+        return {}
+    rows = await conn.fetch(
+        "SELECT id, owner_id, filename FROM files WHERE id = ANY($1::int[]) AND deleted_at IS NULL",
+        file_ids,
+    )
+    owners = {row["id"]: row["owner_id"] for row in rows}
+    for file_id in file_ids:
+        if file_id not in owners or not visible_to(user, owners[file_id]):
+            raise NotFound(f"file {file_id} not found")
+    return {row["id"]: row["filename"] for row in rows}
+
+
+async def _check_datasets(conn: Connection, *, user: User, dataset_ids: list[int]) -> None:
     if not dataset_ids:
         return
-    rows = (
-        await session.execute(
-            select(Dataset.id, History.owner_id)
-            .join(History, History.id == Dataset.history_id)
-            .where(among(Dataset.id, dataset_ids))
-        )
-    ).all()
-    owners = {row.id: row.owner_id for row in rows}
+    rows = await conn.fetch(
+        """SELECT d.id, h.owner_id FROM datasets d JOIN histories h ON h.id = d.history_id
+           WHERE d.id = ANY($1::int[])""",
+        dataset_ids,
+    )
+    owners = {row["id"]: row["owner_id"] for row in rows}
     for dataset_id in dataset_ids:
         if dataset_id not in owners or not visible_to(user, owners[dataset_id]):
             raise NotFound(f"dataset {dataset_id} not found")
 
 
 async def create_export(
-    session: AsyncSession,
+    conn: Connection,
     *,
     owner: User,
     request: DataExportCreate,
     topology: Topology,
     max_files: int,
-) -> tuple[Task, bool]:
-    """Validate, authorize, and persist the task with its command in one transaction.
-    Returns (task, created); an existing job_key answers the existing task."""
+) -> tuple[TaskRow, outbox.OutboxEntry | None]:
+    """Validate, authorize, and persist the task with its command (one statement, so
+    both or neither). Returns (task, the command to hand to the relay); an existing
+    job_key answers the existing task and no command."""
     total = len(request.file_ids) + len(request.dataset_ids)
     if total == 0:
         raise Invalid("file_ids and dataset_ids are both empty: name at least one file")
@@ -73,17 +89,13 @@ async def create_export(
     except ValueError as exc:
         raise Invalid(f"export_options: {exc}") from exc
     if request.job_key is not None:
-        existing = (
-            await session.execute(
-                select(Task).where(
-                    Task.owner_id == owner.id, Task.kind == KIND, Task.job_key == request.job_key
-                )
-            )
-        ).scalar_one_or_none()
+        existing = await tasks.find_by_job_key(
+            conn, owner_id=owner.id, kind=KIND, job_key=request.job_key
+        )
         if existing is not None:
-            return existing, False
-    filenames = await readable_file_ids(session, user=owner, file_ids=request.file_ids)
-    await _check_datasets(session, user=owner, dataset_ids=request.dataset_ids)
+            return existing, None
+    filenames = await _readable_file_names(conn, user=owner, file_ids=request.file_ids)
+    await _check_datasets(conn, user=owner, dataset_ids=request.dataset_ids)
     command = DataExportRequested(
         task_id=uuid.uuid4(),
         owner_id=owner.id,
@@ -111,34 +123,38 @@ async def create_export(
         {"file_id": None, "dataset_id": dataset_id, "filename": "", "status": "pending"}
         for dataset_id in request.dataset_ids
     ]
-    task, created = await register_task(
-        session,
+    registered = await tasks.register_task(
+        conn,
         task_uuid=command.task_id,
         kind=KIND,
         owner_id=owner.id,
-        request=command.model_dump(mode="json"),
+        request=command.model_dump_json(),
         job_key=request.job_key,
         total_items=total,
         items=items,
         ttl_hours=request.ttl_hours,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    if created:
-        outbox.enqueue(session, command, exchange=topology.commands_exchange)
-    return task, created
+    # Not created: the same job_key, committed meanwhile by a concurrent request.
+    return registered.task, registered.command
 
 
-async def get_export(session: AsyncSession, *, user: User, job_id: int, lock: bool = False) -> Task:
-    stmt = select(Task).where(Task.id == job_id, Task.kind == KIND)
-    if lock:
-        stmt = stmt.with_for_update()
-    task = (await session.execute(stmt)).scalar_one_or_none()
-    if task is None or not visible_to(user, task.owner_id):
+async def get_export(conn: Connection, *, user: User, job_id: int, lock: bool = False) -> TaskRow:
+    task = await tasks.get_task(conn, job_id, lock=lock)
+    if task is None or task.kind != KIND or not visible_to(user, task.owner_id):
         raise NotFound(f"export job {job_id} not found")
     return task
 
 
+def _visible(user: User) -> tuple[str, list[Any]]:
+    """The WHERE clause of the exports `user` sees, and its parameters."""
+    if user.is_admin:
+        return "kind = $1", [KIND]
+    return "kind = $1 AND owner_id = $2", [KIND, user.id]
+
+
 async def list_exports(
-    session: AsyncSession,
+    conn: Connection,
     *,
     user: User,
     status: str | None,
@@ -146,78 +162,97 @@ async def list_exports(
     job_key: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[Task], int]:
-    stmt = select(Task).where(Task.kind == KIND).order_by(Task.id.desc())
-    if not user.is_admin:
-        stmt = stmt.where(Task.owner_id == user.id)
+) -> tuple[list[TaskRow], int]:
+    where, params = _visible(user)
     if status is not None:
-        stmt = stmt.where(Task.status == status)
+        params.append(status)
+        where += f" AND status = ${len(params)}"
     if export_format is not None:
-        stmt = stmt.where(Task.request["export_format"].astext == export_format)
+        params.append(export_format)
+        where += f" AND request ->> 'export_format' = ${len(params)}"
     if job_key is not None:
-        stmt = stmt.where(Task.job_key == job_key)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+        params.append(job_key)
+        where += f" AND job_key = ${len(params)}"
+    total = await conn.fetchval(f"SELECT count(*) FROM tasks WHERE {where}", *params)
+    rows = await conn.fetch(
+        f"SELECT {tasks.COLUMNS} FROM tasks WHERE {where} ORDER BY id DESC "
+        f"LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
+        *params,
+        limit,
+        offset,
+    )
+    return [TaskRow.of(r) for r in rows], int(total)
 
 
-async def cancel_export(session: AsyncSession, *, user: User, job_id: int) -> Task:
-    task = await get_export(session, user=user, job_id=job_id, lock=True)
+async def cancel_export(conn: Connection, *, user: User, job_id: int) -> TaskRow:
+    task = await get_export(conn, user=user, job_id=job_id, lock=True)
     if task.status in TERMINAL:
         raise Conflict(f"export job {job_id} is already {task.status}")
-    await record_system_event(session, task, "cancelled", error="cancelled by the user")
-    task.error_message = "cancelled by the user"
-    return task
+    cancelled = await tasks.record_system_event(
+        conn, task, "cancelled", error="cancelled by the user"
+    )
+    return cancelled or task
 
 
-async def delete_export(
-    session: AsyncSession, storage: Storage, *, user: User, job_id: int
-) -> None:
+async def delete_export(conn: Connection, storage: Storage, *, user: User, job_id: int) -> None:
     """Cancel if running, remove the artifact, forget the job. A worker still busy
     with it loses its lease and stops."""
-    task = await get_export(session, user=user, job_id=job_id, lock=True)
+    task = await get_export(conn, user=user, job_id=job_id, lock=True)
     await storage.remove_prefix(f"exports/{task.uuid}/")
-    await session.delete(task)
+    await conn.execute("DELETE FROM tasks WHERE id = $1", task.id)
 
 
-async def statistics(session: AsyncSession, *, user: User) -> ExportStatistics:
-    where: list[Any] = [Task.kind == KIND]
-    if not user.is_admin:
-        where.append(Task.owner_id == user.id)
-    fmt = Task.request["export_format"].astext
-    # Several files with compress: false have no package; their sizes are in the result.
-    output_size = Task.result["output_size"].astext.cast(BigInteger)
-    status_rows = await session.execute(
-        select(Task.status, func.count()).where(*where).group_by(Task.status)
-    )
-    by_status: dict[str, int] = {status: count for status, count in status_rows.all()}
-    format_rows = await session.execute(select(fmt, func.count()).where(*where).group_by(fmt))
-    by_format: dict[str, int] = {str(name): count for name, count in format_rows.all()}
-    size, files = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(func.coalesce(Task.artifact_size, output_size)), 0),
-                func.coalesce(func.sum(Task.processed_items - Task.failed_items), 0),
-            ).where(*where, Task.status.in_(("completed", "expired")))
+async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
+    where, params = _visible(user)
+    by_status = {
+        r["status"]: r["count"]
+        for r in await conn.fetch(
+            f"SELECT status, count(*) FROM tasks WHERE {where} GROUP BY status", *params
         )
-    ).one()
+    }
+    by_format = {
+        str(r["format"]): r["count"]
+        for r in await conn.fetch(
+            f"SELECT request ->> 'export_format' AS format, count(*) FROM tasks "
+            f"WHERE {where} GROUP BY 1",
+            *params,
+        )
+    }
+    # Several files exported with compress: false have no package: their total size is
+    # the result's output_size.
+    totals = await conn.fetchrow(
+        f"""SELECT coalesce(sum(coalesce(artifact_size,
+                                         (result ->> 'output_size')::bigint)), 0) AS size,
+                   coalesce(sum(processed_items - failed_items), 0) AS files
+            FROM tasks WHERE {where} AND status IN ('completed', 'expired')""",
+        *params,
+    )
     return ExportStatistics(
         total_jobs=sum(by_status.values()),
         by_status=by_status,
         by_format=by_format,
-        total_size_bytes=int(size),
-        total_files_exported=int(files),
+        total_size_bytes=int(totals["size"]),
+        total_files_exported=int(totals["files"]),
     )
 
 
 async def list_events(
-    session: AsyncSession, *, user: User, job_id: int, limit: int, offset: int
-) -> tuple[list[TaskEvent], int]:
-    task = await get_export(session, user=user, job_id=job_id)
-    stmt = (
-        select(TaskEvent)
-        .where(TaskEvent.task_id == task.id)
-        .order_by(TaskEvent.occurred_at, TaskEvent.attempt, TaskEvent.seq)
+    conn: Connection, *, user: User, job_id: int, limit: int, offset: int
+) -> tuple[list[Record], int]:
+    task = await get_export(conn, user=user, job_id=job_id)
+    rows = await conn.fetch(
+        """SELECT attempt, seq, event_type, status, progress, payload, occurred_at,
+                  count(*) OVER () AS total
+           FROM task_events WHERE task_id = $1 ORDER BY occurred_at, attempt, seq
+           LIMIT $2 OFFSET $3""",
+        task.id,
+        limit,
+        offset,
     )
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    if rows:
+        return list(rows), int(rows[0]["total"])
+    total = await conn.fetchval("SELECT count(*) FROM task_events WHERE task_id = $1", task.id)
+    return [], int(total)
 
 
 def api_progress(progress: float, *, done: bool) -> int:
@@ -225,41 +260,38 @@ def api_progress(progress: float, *, done: bool) -> int:
     return 100 if done else min(int(progress), 99)
 
 
-def event_out(event: TaskEvent) -> TaskEventOut:
+def event_out(event: Record) -> TaskEventOut:
     return TaskEventOut(
-        attempt=event.attempt,
-        seq=event.seq,
-        event_type=event.event_type,
-        status=event.status,
-        progress=api_progress(event.progress, done=event.event_type in DONE),
-        payload=event.payload,
-        occurred_at=event.occurred_at,
+        attempt=event["attempt"],
+        seq=event["seq"],
+        event_type=event["event_type"],
+        status=event["status"],
+        progress=api_progress(event["progress"], done=event["event_type"] in DONE),
+        payload=from_json(event["payload"]) or {},
+        occurred_at=event["occurred_at"],
     )
 
 
-async def cleanup(session: AsyncSession, storage: Storage) -> int:
-    return await expire_artifacts(session, storage)
+async def cleanup(conn: Connection, storage: Storage) -> int:
+    return await expire_artifacts(conn, storage)
 
 
-async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExportJob:
+def to_job(task: TaskRow, storage: Storage, *, url_seconds: int) -> DataExportJob:
     """The API view of a task, with download links signed now, never outliving the
     artifacts: the package's (or the one file's), or, for several files with
     `compress: false`, each file's own."""
-    request: dict[str, Any] = task.request or {}
-    result: dict[str, Any] = task.result or {}
-    items = [item for item in (task.items or []) if item]
+    request: dict[str, Any] = task.request
+    items = [item for item in task.items if item]
     files = [ExportFileOut.model_validate(item) for item in items]
     download_url = None
     lifetime = _link_lifetime(task, url_seconds)
     if lifetime is not None and task.artifact_key:
-        filename = (result.get("artifact") or {}).get("filename")
-        download_url = await storage.presigned_url(
-            task.artifact_key, expires=lifetime, filename=filename
-        )
+        filename = (task.result.get("artifact") or {}).get("filename")
+        download_url = storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
     elif lifetime is not None and not request.get("compress", True) and len(items) > 1:
         for out, item in zip(files, items, strict=True):
             if artifact := item.get("artifact"):
-                out.download_url = await storage.presigned_url(
+                out.download_url = storage.presigned_url(
                     artifact["key"], expires=lifetime, filename=artifact["filename"]
                 )
     return DataExportJob(
@@ -276,7 +308,7 @@ async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExpor
         files=files,
         output_size=task.artifact_size
         if task.artifact_size is not None
-        else result.get("output_size"),
+        else task.result.get("output_size"),
         download_url=download_url,
         expires_at=task.expires_at,
         error_message=task.error_message,
@@ -292,7 +324,7 @@ async def to_job(task: Task, storage: Storage, *, url_seconds: int) -> DataExpor
     )
 
 
-def _link_lifetime(task: Task, url_seconds: int) -> timedelta | None:
+def _link_lifetime(task: TaskRow, url_seconds: int) -> timedelta | None:
     """How long a link signed now may live: while the completed artifact does, at
     most `url_seconds`; None when there is nothing to link to."""
     if task.status != "completed" or task.expires_at is None:

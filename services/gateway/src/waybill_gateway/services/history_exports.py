@@ -13,15 +13,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.schemas import ExportRecord, HistoryExportOptions
 from waybill_shared import outbox
+from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
 from waybill_shared.db.models import ExportAssociation, History, Task, User
+from waybill_shared.db.pg import driver_connection
 from waybill_shared.db.queries import fetch_page
 from waybill_shared.errors import Conflict, Invalid, NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.settings import WaybillSettings
-from waybill_shared.task_state import galaxy_task_state
-from waybill_shared.tasks import register_task, target_taken_by_another, utcnow
+from waybill_shared.tasks.repository import register_task, target_taken_by_another
+from waybill_shared.tasks.state import galaxy_task_state
 
 
 def params_hash(options: HistoryExportOptions, destination: str, target_uri: str | None) -> str:
@@ -77,9 +79,10 @@ async def request_export(
     target_uri: str | None,
     settings: WaybillSettings,
     topology: Topology,
-) -> tuple[ExportAssociation, Task, bool]:
-    """Returns (association, task, created). A short-term request is answered by a
-    reusable earlier export when there is one; nothing is generated then."""
+) -> tuple[ExportAssociation, Task, outbox.OutboxEntry | None]:
+    """Returns (association, task, the command to hand to the relay once committed). A
+    short-term request is answered by a reusable earlier export when there is one;
+    nothing is generated then (no command)."""
     history = await access.history(session, user, history_id, lock=True)
     if destination == "remote":
         assert target_uri is not None
@@ -87,7 +90,9 @@ async def request_export(
         if not settings.remote_target_allowed(target_uri):
             allowed = ", ".join(settings.allowed_remote_prefixes())
             raise Invalid(f"target_uri must be under an allowed prefix: {allowed}")
-        if await target_taken_by_another(session, target_uri=target_uri, owner_id=history.owner_id):
+        if await target_taken_by_another(
+            await driver_connection(session), target_uri=target_uri, owner_id=history.owner_id
+        ):
             raise Conflict(f"target_uri {target_uri!r} is taken: choose another location")
     digest = params_hash(options, destination, target_uri)
     if destination == "short_term":
@@ -95,7 +100,7 @@ async def request_export(
         if reused is not None:
             task = await session.get(Task, reused.task_id)
             assert task is not None
-            return reused, task, False
+            return reused, task, None
     command = HistoryExportRequested(
         task_id=uuid.uuid4(),
         owner_id=history.owner_id,
@@ -107,14 +112,17 @@ async def request_export(
         destination=destination,
         target_uri=target_uri,
     )
-    task, _ = await register_task(
-        session,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="history_export",
         owner_id=history.owner_id,
         request=command.model_dump(mode="json"),
         ttl_hours=settings.short_term_export_ttl_hours if destination == "short_term" else 0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
+    task = await session.get(Task, registered.task.id)
+    assert task is not None
     association = ExportAssociation(
         task_id=task.id,
         object_type="history",
@@ -133,9 +141,8 @@ async def request_export(
         result_data={},
     )
     session.add(association)
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
     await session.flush()
-    return association, task, True
+    return association, task, registered.command
 
 
 async def list_exports(
@@ -190,23 +197,25 @@ async def short_term_task(session: AsyncSession, *, user: User, storage_request_
 
 async def request_import(
     session: AsyncSession, *, user: User, store_content_uri: str, topology: Topology
-) -> Task:
+) -> tuple[Task, outbox.OutboxEntry | None]:
     """Only archives this user exported (by uri, association id or task id) can be
     imported: nobody reads another user's export by guessing its key."""
     source = await _export_source(session, user=user, ref=store_content_uri)
     command = HistoryImportRequested(
         task_id=uuid.uuid4(), owner_id=user.id, store_content_uri=source
     )
-    task, _ = await register_task(
-        session,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="history_import",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
-    return task
+    task = await session.get(Task, registered.task.id)
+    assert task is not None
+    return task, registered.command
 
 
 async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:

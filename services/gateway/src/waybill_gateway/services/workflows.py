@@ -35,13 +35,14 @@ from waybill_shared.db.models import (
     User,
     Workflow,
 )
+from waybill_shared.db.pg import driver_connection
 from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.storage import Storage
-from waybill_shared.task_state import TERMINAL
-from waybill_shared.tasks import register_task
+from waybill_shared.tasks.repository import register_task
+from waybill_shared.tasks.state import TERMINAL
 
 
 def to_command(body: ExtractWorkflowRequest, owner: User) -> ExtractionRequested:
@@ -62,19 +63,21 @@ def to_command(body: ExtractWorkflowRequest, owner: User) -> ExtractionRequested
 
 async def request_extraction(
     session: AsyncSession, *, user: User, body: ExtractWorkflowRequest, topology: Topology
-) -> Task:
+) -> tuple[Task, outbox.OutboxEntry | None]:
     command = to_command(body, user)
     await check_extraction_request(session, user, command)
-    task, _ = await register_task(
-        session,
+    registered = await register_task(
+        await driver_connection(session),
         task_uuid=command.task_id,
         kind="workflow_extraction",
         owner_id=user.id,
         request=command.model_dump(mode="json"),
         ttl_hours=0,
+        command=outbox.prepare(command, exchange=topology.commands_exchange),
     )
-    outbox.enqueue(session, command, exchange=topology.commands_exchange)
-    return task
+    task = await session.get(Task, registered.task.id)
+    assert task is not None
+    return task, registered.command
 
 
 async def legacy_request(

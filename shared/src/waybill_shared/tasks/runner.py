@@ -1,0 +1,199 @@
+"""The life of one task in a worker, the same for every kind: register it (a direct
+publisher's first sight of it), authorize, take the lease, ack, work while the lease
+is kept, report the end. The kind-specific parts are `authorize`, whose answer (what
+it loaded while checking) is handed to `work`, and `work` itself."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import structlog
+
+from waybill_shared.contracts.messages import TaskKind
+from waybill_shared.db.pg import Connection
+from waybill_shared.errors import Invalid, NotFound
+from waybill_shared.runtime import Runtime
+from waybill_shared.tasks import repository as tasks
+from waybill_shared.tasks.events import EventEmitter
+from waybill_shared.tasks.lease import Lease
+from waybill_shared.tasks.repository import LeaseKey, TaskRow
+
+log = structlog.get_logger(__name__)
+
+Checked = TypeVar("Checked")
+
+
+class Stopped(Exception):
+    """The task was cancelled, or its lease lost, while working."""
+
+
+class TaskFailed(Exception):
+    """The task cannot succeed (bad input, not allowed...): fail it with this message."""
+
+
+@dataclass
+class LeasedTask:
+    task: TaskRow
+    emitter: EventEmitter
+    lease: Lease
+
+    @property
+    def should_stop(self) -> bool:
+        return self.lease.should_stop
+
+    def check_stop(self) -> None:
+        if self.lease.should_stop:
+            raise Stopped
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How to register the task when this worker is the first to see it."""
+
+    task_uuid: UUID
+    kind: TaskKind
+    owner_id: int
+    request: dict[str, Any]
+    job_key: str | None = None
+    total_items: int = 0
+    ttl_hours: int = 48
+
+
+@dataclass(frozen=True)
+class TaskHandlers(Generic[Checked]):
+    """What a kind of task does: check the request for its owner (raise NotFound,
+    Invalid or TaskFailed to refuse it) and return what the check loaded; then work."""
+
+    authorize: Callable[[TaskRow], Awaitable[Checked]]
+    work: Callable[[LeasedTask, Checked], Awaitable[None]]
+    on_stopped: Callable[[], Awaitable[None]] | None = None
+
+
+async def run_leased_task(
+    *,
+    runtime: Runtime,
+    spec: TaskSpec,
+    ack: Callable[[], Awaitable[None]],
+    handlers: TaskHandlers[Checked],
+) -> None:
+    claimed, skipped = await _claim(runtime, spec)
+    if claimed is None:
+        # Finished, cancelled, or held by another worker (a redelivery): nothing to do.
+        await ack()
+        log.info("task skipped", task=str(spec.task_uuid), status=skipped)
+        return
+    try:
+        checked = await handlers.authorize(claimed)
+    except (NotFound, Invalid, TaskFailed) as exc:
+        await _refuse(runtime, claimed, str(exc))
+        await ack()
+        return
+    except Exception:
+        # Not an answer about the request (the database away?): give the lease back
+        # now, so the redelivery of this message finds the task free.
+        await _hand_back(runtime, Lease(LeaseKey(claimed.id, claimed.attempt)), "could not check")
+        raise
+    # Ack once the lease is held and the request allowed: from here the lease, not
+    # the delivery, proves life.
+    await ack()
+    keeper = runtime.leases
+    lease = keeper.hold(LeaseKey(claimed.id, claimed.attempt))
+    emitter = EventEmitter(
+        runtime.broker, task_id=spec.task_uuid, kind=spec.kind, attempt=claimed.attempt
+    )
+    structlog.contextvars.bind_contextvars(task=str(spec.task_uuid), attempt=claimed.attempt)
+    finished = False
+    try:
+        await emitter.emit("processing")
+        try:
+            await handlers.work(LeasedTask(claimed, emitter, lease), checked)
+            finished = True
+        except Stopped:
+            if handlers.on_stopped is not None:
+                await handlers.on_stopped()
+            if lease.cancelled:
+                await emitter.emit("cancelled", error="cancelled by the user")
+                finished = True
+                log.info("task cancelled; partial artifacts removed")
+        except TaskFailed as exc:
+            if handlers.on_stopped is not None:
+                await handlers.on_stopped()
+            await emitter.emit("failed", error=str(exc)[:4000])
+            finished = True
+        except asyncio.CancelledError:
+            # Shutting down past the grace period: stop the work (a thread still busy
+            # with it sees the lease as lost) and hand the task back at once, so another
+            # worker takes it now, not when the lease runs out.
+            lease.lost = True
+            await asyncio.shield(_hand_back(runtime, lease, "worker stopped"))
+            raise
+        except Exception as exc:
+            # Possibly transient (storage or database away): let the lease run out
+            # now so the tracker re-dispatches, up to the attempt limit.
+            log.exception("task attempt failed; handing it back")
+            await _hand_back(runtime, lease, repr(exc))
+            return
+        log.debug("task attempt finished", kind=spec.kind)
+    finally:
+        structlog.contextvars.unbind_contextvars("task", "attempt")
+        await emitter.settle()
+        if finished:
+            keeper.finish(lease)
+        else:
+            keeper.drop(lease)
+
+
+async def _claim(runtime: Runtime, spec: TaskSpec) -> tuple[TaskRow | None, str | None]:
+    """Take the task's lease: one statement when the task is known (the usual case);
+    a direct publisher's task is registered on first sight. Returns (the claimed task,
+    or None and the status of the task that could not be claimed)."""
+
+    async def claim(conn: Connection) -> TaskRow | None:
+        return await tasks.claim_lease(
+            conn,
+            task_uuid=spec.task_uuid,
+            worker_id=runtime.worker_id,
+            lease_seconds=runtime.settings.lease_seconds,
+        )
+
+    async with runtime.db.acquire() as conn:
+        claimed = await claim(conn)
+        if claimed is not None:
+            return claimed, None
+        task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
+        if task is None:
+            await tasks.register_task(
+                conn,
+                task_uuid=spec.task_uuid,
+                kind=spec.kind,
+                owner_id=spec.owner_id,
+                request=spec.request,
+                job_key=spec.job_key,
+                total_items=spec.total_items,
+                ttl_hours=spec.ttl_hours,
+            )
+            claimed = await claim(conn)
+            if claimed is not None:
+                return claimed, None
+            task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
+        return None, task.status if task is not None else None
+
+
+async def _refuse(runtime: Runtime, task: TaskRow, reason: str) -> None:
+    """The request may not run (its owner may not read an input, say): the task fails
+    with the reason, and nothing is read or written."""
+    async with runtime.db.acquire() as conn, conn.transaction():
+        locked = await tasks.get_task(conn, task.id, lock=True)
+        if locked is not None:
+            await tasks.record_system_event(conn, locked, "failed", error=f"refused: {reason}")
+    log.warning("task refused", task=task.uuid, reason=reason)
+
+
+async def _hand_back(runtime: Runtime, lease: Lease, error: str) -> None:
+    runtime.leases.drop(lease)
+    async with runtime.db.acquire() as conn:
+        await tasks.hand_back(conn, lease.key, worker_id=runtime.worker_id, error=error)
