@@ -91,16 +91,18 @@ async def _settle(dead: AbstractQueue, parked: int) -> None:
 
 async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> int:
     """Publish parked messages back to their queue (without the dead-letter headers).
-    Only those parked when it starts: one refused again is parked again, not replayed
-    in a loop."""
+    All are taken before any is published: one refused again is parked again, and is
+    not taken (and replayed) a second time."""
     replayed = 0
     for name in _queues(broker, queue):
         dead = await broker.channel.get_queue(f"{name}.dead", ensure=False)
-        parked = await _parked(dead)
-        for _ in range(min(parked, limit - replayed)):
+        taken: list[AbstractIncomingMessage] = []
+        while replayed + len(taken) < limit:
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
                 break
+            taken.append(message)
+        for message in taken:
             headers = {
                 k: v
                 for k, v in (message.headers or {}).items()
