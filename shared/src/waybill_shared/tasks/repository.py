@@ -71,6 +71,7 @@ class TaskRow:
             status=self.status,
             kind=self.kind,
             progress=self.progress,
+            total_items=self.total_items,
             processed_items=self.processed_items,
             failed_items=self.failed_items,
             items=tuple(self.items),
@@ -475,6 +476,17 @@ async def lock_expired_artifacts(conn: Connection, *, limit: int = 500) -> list[
             WHERE status = 'completed' AND expires_at < now()
             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
         limit,
+    )
+    return [TaskRow.of(r) for r in rows]
+
+
+async def lock_completed(conn: Connection, task_ids: list[int]) -> list[TaskRow]:
+    """These tasks, those still completed, locked (skipping any another transaction holds)."""
+    rows = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM tasks
+            WHERE id = ANY($1::int[]) AND status = 'completed'
+            ORDER BY id FOR UPDATE SKIP LOCKED""",
+        task_ids,
     )
     return [TaskRow.of(r) for r in rows]
 

@@ -69,6 +69,7 @@ class TaskState:
     status: str
     kind: str = ""
     progress: float = 0.0
+    total_items: int = 0
     processed_items: int = 0
     failed_items: int = 0
     items: tuple[Any, ...] = ()
@@ -117,7 +118,12 @@ def fold(state: TaskState, event: TaskEvent) -> TaskState:
     }
     if state.status not in TERMINAL:
         changes["progress"] = max(state.progress, event.progress)
-    if event.item is not None and event.item_index is not None:
+    # An index past the task's items is not one of its files: ignored (an event with
+    # index 2**31 must not make the tracker build a list that long).
+    in_range = event.item_index is not None and event.item_index < max(
+        state.total_items, len(state.items)
+    )
+    if event.item is not None and event.item_index is not None and in_range:
         items = list(state.items)
         items.extend([None] * (event.item_index + 1 - len(items)))
         items[event.item_index] = event.item.model_dump(mode="json")
