@@ -12,6 +12,7 @@ import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -210,6 +211,14 @@ def test_request_schemas_say_what_the_validation_does() -> None:
     assert len(schemas["NewContent"]["anyOf"]) == 2
     for name in ("ExtractWorkflowRequest", "LegacyExtractRequest"):
         assert schemas[name]["anyOf"], name
+    importing = schemas["FromStoreRequest"]
+    assert importing["required"] == ["store_content_uri"]
+    assert importing["properties"]["store_dict"] == {"type": "null", "description": ANY}
+    assert "bco.json" not in importing["properties"]["model_store_format"]["anyOf"][0]["enum"]
+    for _, path, operation in operations():
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] == "limit":
+                assert parameter["schema"]["anyOf"][0]["maximum"] == 500, path
     target_uri = schemas["WriteStoreRequest"]["properties"]["target_uri"]
     assert re.fullmatch(target_uri["pattern"], "s3://waybill/remote/a/b.tar.gz")
     for bad in (

@@ -1,7 +1,7 @@
 """What the OpenAPI document says beyond the routes themselves: the description, the
 tags, the links from each create to the routes that take what it made, and the two
 request constraints that a static model cannot carry (each format's options; the
-remote export prefixes of this deployment).
+remote export prefixes and the page size limit of this deployment).
 
 The links let a client (or a fuzzer: tests/e2e/test_fuzz_openapi.py) follow an id
 from the answer that made it to every route using it. They are declared here, in one
@@ -165,11 +165,23 @@ MAKES: list[Makes] = [
 ]
 
 
-def complete(document: dict[str, Any], *, remote_prefixes: list[str]) -> None:
+def complete(document: dict[str, Any], *, remote_prefixes: list[str], max_page_size: int) -> None:
     """Everything this module adds to FastAPI's document, in place."""
     add_links(document)
     describe_export_options(document["components"]["schemas"])
     describe_remote_targets(document["components"]["schemas"], remote_prefixes)
+    describe_page_limit(document["paths"], max_page_size)
+
+
+def describe_page_limit(paths: dict[str, Any], maximum: int) -> None:
+    """A list's `limit`: at most this deployment's page size limit."""
+    for item in paths.values():
+        for operation in item.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["name"] == "limit" and parameter["in"] == "query":
+                    for branch in parameter["schema"].get("anyOf", [parameter["schema"]]):
+                        if branch.get("type") == "integer":
+                            branch["maximum"] = maximum
 
 
 def describe_export_options(schemas: dict[str, Any]) -> None:
@@ -244,7 +256,11 @@ def install(app: FastAPI, settings: WaybillSettings) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            complete(build(), remote_prefixes=settings.allowed_remote_prefixes())
+            complete(
+                build(),
+                remote_prefixes=settings.allowed_remote_prefixes(),
+                max_page_size=settings.max_page_size,
+            )
         assert app.openapi_schema is not None
         return app.openapi_schema
 

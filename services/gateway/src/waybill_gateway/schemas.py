@@ -341,12 +341,28 @@ class ExportRecord(BaseModel):
     export_metadata: dict[str, Any]
 
 
+def _what_an_import_takes(schema: dict[str, Any]) -> None:
+    """Galaxy's fields are all accepted, but an import needs `store_content_uri`, and
+    refuses `store_dict` and `bco.json` (a description, not an archive) with a 422:
+    the document says so."""
+    uri = schema["properties"]["store_content_uri"]
+    text = next(branch for branch in uri.pop("anyOf") if branch.get("type") == "string")
+    uri.update(text)
+    uri.pop("default", None)
+    formats = schema["properties"]["model_store_format"]["anyOf"][0]
+    formats["enum"] = [f for f in formats["enum"] if f != "bco.json"]
+    schema["required"] = ["store_content_uri"]
+    schema["properties"]["store_dict"] = {
+        "type": "null",
+        "description": schema["properties"]["store_dict"].get("description", ""),
+    }
+    schema["examples"] = [{"store_content_uri": "s3://waybill/remote/liver.tar.gz"}]
+
+
 class FromStoreRequest(Strict):
     """Galaxy's `CreateHistoryFromStore`."""
 
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"store_content_uri": "s3://waybill/remote/liver.tar.gz"}]}
-    )
+    model_config = ConfigDict(json_schema_extra=_what_an_import_takes)
 
     store_content_uri: str | None = Field(
         default=None,

@@ -129,6 +129,7 @@ class NewContent(_Strict):
                     "properties": {
                         "src": {"enum": ["file", "hda", "hdca"]},
                         "id": {"type": "integer"},
+                        "type": {"type": "null"},
                     },
                     "required": ["src", "id"],
                 },
