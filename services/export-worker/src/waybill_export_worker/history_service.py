@@ -34,6 +34,7 @@ from waybill_shared.tasks.runner import (
     TaskFailed,
     TaskHandlers,
     TaskSpec,
+    limited,
     run_leased_task,
 )
 
@@ -66,6 +67,7 @@ async def run_history_export(
     settings: ExportWorkerSettings,
     request: HistoryExportRequested,
     ack: Callable[[], Awaitable[None]],
+    heavy: asyncio.Semaphore,
 ) -> None:
     async def authorize(task: TaskRow) -> None:
         async with unit_of_work(runtime.sessions) as session:
@@ -178,7 +180,7 @@ async def run_history_export(
             else 0,
         ),
         ack=ack,
-        handlers=TaskHandlers(authorize, work, on_stopped=remove_partial),
+        handlers=TaskHandlers(authorize, limited(heavy, work), on_stopped=remove_partial),
     )
 
 
@@ -205,6 +207,7 @@ async def run_history_import(
     settings: ExportWorkerSettings,
     request: HistoryImportRequested,
     ack: Callable[[], Awaitable[None]],
+    heavy: asyncio.Semaphore,
 ) -> None:
     async def authorize(task: TaskRow) -> None:
         async with runtime.sessions() as session:
@@ -230,7 +233,7 @@ async def run_history_import(
             ttl_hours=0,
         ),
         ack=ack,
-        handlers=TaskHandlers(authorize, work),
+        handlers=TaskHandlers(authorize, limited(heavy, work)),
     )
 
 

@@ -39,6 +39,9 @@ def build_manifest(
             "task_id": str(request.task_id),
             "description": request.description,
             "export_options": request.export_options,
+            # The selection and filter applied to every file (null: all of it).
+            "columns": request.export_options.get("columns"),
+            "filter": request.export_options.get("filter"),
             "requested_by": request.owner_id,
             "exported_at": exported_at.isoformat(),
             "total_files": len(items),
@@ -60,6 +63,8 @@ def build_manifest(
                 "output_size": result.size,
                 "error": result.error,
                 "warnings": result.warnings,
+                "rows_read": result.rows_read,
+                "rows_written": result.rows_written,
             }
             for item, result in zip(items, results, strict=True)
         ],

@@ -9,6 +9,7 @@ costs less than one per call. Events go back to the event loop as they happen.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import tempfile
@@ -51,7 +52,11 @@ async def run_data_export(
     settings: ExportWorkerSettings,
     request: DataExportRequested,
     ack: Callable[[], Awaitable[None]],
+    heavy: asyncio.Semaphore,
 ) -> None:
+    """`heavy` bounds how many conversions or large packages run at once; a small
+    export of files packed as they are never waits for it."""
+
     async def authorize(task: TaskRow) -> list[ExportItem]:
         async with runtime.db.acquire() as conn:
             items = await load_export_items(
@@ -72,7 +77,12 @@ async def run_data_export(
                     session, file_ids=request.file_ids, dataset_ids=request.dataset_ids
                 )
         job = ExportJob(runtime.storage.blocking, settings, request, leased, items, lineage)
-        event, fields = await asyncio.to_thread(job.run)
+        small = request.export_format == "zip" and (
+            sum(item.size for item in items) <= settings.small_export_bytes
+        )
+        async with contextlib.nullcontext() if small else heavy:
+            leased.check_stop()
+            event, fields = await asyncio.to_thread(job.run)
         await leased.emitter.emit(event, **fields)
 
     async def remove_partial_artifacts() -> None:
@@ -315,6 +325,8 @@ class ExportJob:
                     "output_name": name,
                     "size": target.stat().st_size,
                     "warnings": outcome.warnings,
+                    "rows_read": outcome.rows_read,
+                    "rows_written": outcome.rows,
                 }
             )
         except conversion.ConversionCancelled as exc:

@@ -117,7 +117,23 @@ class DataExportCreate(Strict):
     file_ids: list[DbId] = unique_list("catalog files")
     dataset_ids: list[DbId] = unique_list("history datasets")
     export_format: ExportFormat
-    export_options: dict[str, Any] | None = None
+    export_options: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Options of the format (docs/EXPORT-OPTIONS.md), checked when the job is "
+            "created: unknown options are a 422. Every format but zip also takes "
+            "`columns` (names, in output order) and `filter`: a condition "
+            '{"column", "op", "value"} (ops = != < <= > >= in is_null not_null '
+            'contains), {"all": [...]}, {"any": [...]} (nestable), or a list (all).'
+        ),
+        examples=[
+            {
+                "compression": "zstd",
+                "columns": ["gene_id", "padj"],
+                "filter": [{"column": "padj", "op": "<", "value": 0.05}],
+            }
+        ],
+    )
     include_metadata: bool = True
     include_lineage: bool = False
     compress: bool = True
@@ -134,6 +150,8 @@ class ExportFileOut(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    rows_read: int | None = None
+    rows_written: int | None = None
     download_url: str | None = Field(
         default=None,
         description="this file alone, signed now (several files with compress: false)",

@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from waybill_shared.contracts.types import DbId
 from waybill_shared.provenance.schemas import JobRecordRequest
 
-ExportFormat = Literal["csv", "tsv", "json", "excel", "parquet", "hdf5", "zip"]
+ExportFormat = Literal[
+    "csv", "tsv", "json", "excel", "parquet", "hdf5", "arrow", "orc", "avro", "netcdf", "zip"
+]
 TaskKind = Literal["data_export", "history_export", "history_import", "workflow_extraction"]
 TaskStatus = Literal["pending", "processing", "completed", "failed", "cancelled", "expired"]
 
@@ -163,6 +165,8 @@ class ItemResult(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    rows_read: int | None = None
+    rows_written: int | None = None
     artifact: Artifact | None = None
 
 
