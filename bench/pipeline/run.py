@@ -541,18 +541,43 @@ class Ours:
         finished = asyncio.run(self._wait_completed(ids, within=3600))
         wall = finished - started
         with self.client() as client:
-            statuses = {client.get(f"/api/data-export/jobs/{i}").json()["status"] for i in ids}
+            jobs = [client.get(f"/api/data-export/jobs/{i}").json() for i in ids]
+        statuses = {job["status"] for job in jobs}
         figures = {
             "wall": wall,
             "bare": sum(bare_times),
             "bare_each": statistics.median(bare_times),
+            "s3": self._s3_transfer(source, int(jobs[0]["output_size"] or 0), count),
         }
         print(
             f"big: {count} x {mb} MB CSV -> Parquet: {wall:.1f} s through the service, "
             f"{figures['bare']:.1f} s bare (sum; median {figures['bare_each']:.2f} s each); "
-            f"overhead {100 * (wall / figures['bare'] - 1):+.1f} %; statuses {sorted(statuses)}"
+            f"overhead {100 * (wall / figures['bare'] - 1):+.1f} %; statuses {sorted(statuses)}; "
+            f"the S3 transfers alone (GET input + PUT output, one after another): "
+            f"{figures['s3']:.1f} s"
         )
         return figures
+
+    def _s3_transfer(self, source: Path, output_size: int, count: int) -> float:
+        """What moving the bytes costs on this S3 server: `count` times, GET the input
+        and PUT an object of the output's size (the service's floor, as it downloads
+        the input and uploads the result)."""
+        storage = s3_client(self.servers.infra)
+        bucket = self.servers.infra.bucket
+        storage.fput_object(bucket, "bench/big-input", str(source), part_size=16 * 1024 * 1024)
+        output = source.with_suffix(".output")
+        with source.open("rb") as f:
+            output.write_bytes(f.read(output_size))
+        started = time.monotonic()
+        for i in range(count):
+            storage.fget_object(bucket, "bench/big-input", str(output) + ".in")
+            storage.fput_object(
+                bucket, f"bench/big-output-{i}", str(output), part_size=16 * 1024 * 1024
+            )
+        took = time.monotonic() - started
+        output.unlink()
+        Path(str(output) + ".in").unlink()
+        return took
 
     def gateway_alone(self, seconds: float, profile: Path | None = None) -> list[dict[str, Any]]:
         """Creates, then GETs, at 1, 10 and 50 clients, with the workers stopped (the
@@ -738,7 +763,8 @@ def report(
     if big:
         print(
             f"\n## Big exports\n\nservice {big['wall']:.1f} s against bare conversions "
-            f"{big['bare']:.1f} s: overhead {100 * (big['wall'] / big['bare'] - 1):+.1f} %"
+            f"{big['bare']:.1f} s: overhead {100 * (big['wall'] / big['bare'] - 1):+.1f} %; "
+            f"the S3 transfers alone took {big['s3']:.1f} s"
         )
 
 
