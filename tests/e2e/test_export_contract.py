@@ -4,16 +4,14 @@ giving the converted files themselves, each with its own signed link."""
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import zipfile
 
-import asyncpg
 import httpx
 import pyarrow.parquet as pq
 
-from support.stack import Stack, finished, s3_client, upload, wait_for
+from support.stack import Stack, expire_now, finished, s3_client, upload, wait_for
 
 
 def test_job_key_lookup(stack: Stack) -> None:
@@ -108,21 +106,6 @@ def _keys(stack: Stack, task_id: str) -> list[str]:
     )
 
 
-def _expire(stack: Stack, job_id: int) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(
-            stack.infra.database_url.replace("postgresql+asyncpg", "postgresql")
-        )
-        try:
-            await conn.execute(
-                "UPDATE tasks SET expires_at = now() - interval '1 second' WHERE id = $1", job_id
-            )
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
-
-
 def uncompressed(user: httpx.Client, file_ids: list[int]) -> dict[str, object]:
     job = user.post(
         "/api/data-export/jobs",
@@ -185,7 +168,7 @@ def test_uncompressed_files_are_each_their_own_artifact(stack: Stack) -> None:
         expiring = uncompressed(user, [genes["id"], samples["id"]])
         task_id = str(expiring["task_id"])
         assert len(_keys(stack, task_id)) == 2
-        _expire(stack, int(expiring["id"]))  # type: ignore[call-overload]
+        expire_now(stack.infra, int(expiring["id"]))  # type: ignore[call-overload]
         expired = wait_for(
             lambda: (
                 (j := user.get(f"/api/data-export/jobs/{expiring['id']}").json())["status"]
