@@ -1,4 +1,4 @@
-.PHONY: run stop test lint bench asyncapi
+.PHONY: run stop test lint bench asyncapi openapi
 
 run:  ## install what is missing, start the stack, print the gateway URL and admin key
 	bash scripts/run.sh
@@ -14,3 +14,6 @@ lint:
 
 asyncapi:
 	uv run python scripts/asyncapi.py > docs/asyncapi.yaml
+
+openapi:
+	uv run python scripts/openapi.py > docs/openapi.json

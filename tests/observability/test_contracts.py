@@ -77,5 +77,5 @@ def test_readme_pika_example_runs(stack: Stack) -> None:
             line.startswith("completed 100") for line in lines
         ), lines
         assert "exports/" in run.stdout  # the artifact's key
-        jobs = user.get("/api/data-export/jobs").json()["items"]
+        jobs = user.get("/api/data-export/jobs").json()
         assert jobs[0]["name"] == "from pika"

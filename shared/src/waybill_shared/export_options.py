@@ -254,9 +254,14 @@ _BY_FORMAT: dict[str, type[_Options]] = {
 }
 
 
+def options_model(export_format: str) -> type[BaseModel] | None:
+    """The options of a format, as a model (None: no such format)."""
+    return _BY_FORMAT.get(export_format)
+
+
 def parse_export_options(export_format: str, raw: dict[str, Any] | None) -> ExportOptions:
     """The options model for a format; ValueError with a clear message otherwise."""
-    model = _BY_FORMAT.get(export_format)
+    model = options_model(export_format)
     if model is None:
         raise ValueError(f"unknown export format {export_format!r}")
     try:

@@ -119,7 +119,13 @@ class ExportJob:
 
     @property
     def packed(self) -> bool:
-        return self.request.compress or len(self.items) > 1
+        return self.request.compress
+
+    @property
+    def separate(self) -> bool:
+        """`compress: false` with several files: each converted file is stored on its
+        own, none is packed."""
+        return not self.request.compress and len(self.items) > 1
 
     @property
     def emitter(self) -> EventEmitter:
@@ -145,14 +151,16 @@ class ExportJob:
             for index, item in enumerate(self.items):
                 self.check_stop()
                 output, result = self.export_item(index, item, workdir, taken)
-                self.results.append(result)
                 if output is not None:
                     if packager is not None:
                         assert result.output_name is not None
                         packager.add_file(result.output_name, output)
                         output.unlink()
+                    elif self.separate:
+                        result = self.store_item(index, output, result)
                     else:
                         single_output = output
+                self.results.append(result)
                 self.emitter.emit_threadsafe(
                     "item",
                     item_index=index,
@@ -183,6 +191,8 @@ class ExportJob:
         finally:
             if packager is not None:
                 packager.close()
+        if self.separate:
+            return self.completed(manifest, artifact=None)
         if packager is not None:
             upload, filename, content_type = package_path, "export.zip", "application/zip"
         else:
@@ -193,20 +203,48 @@ class ExportJob:
         suffix = filename.rsplit(".", 1)[-1] if "." in filename else "bin"
         key = f"{artifact_prefix(self.request.task_id)}export.{suffix}"
         stored = self.storage.put_file(key, upload, content_type=content_type)
+        artifact = Artifact(
+            key=stored.key,
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=content_type,
+            filename=self.download_name(filename),
+        )
+        return self.completed(manifest, artifact=artifact)
+
+    def completed(
+        self, manifest: dict[str, Any], *, artifact: Artifact | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The completed event: the package (or the one file) is `artifact`; without
+        one, each file's own artifact is in its result."""
         self.check_stop()
+        completed = [r for r in self.results if r.status == "completed"]
+        output_size = (
+            artifact.size
+            if artifact is not None
+            else sum(r.artifact.size for r in completed if r.artifact is not None)
+        )
         return "completed", {
             "progress": 100.0,
             "processed_items": len(self.results),
             "failed_items": len(self.results) - len(completed),
-            "artifact": Artifact(
-                key=stored.key,
-                size=stored.size,
-                sha256=stored.sha256,
-                content_type=content_type,
-                filename=self.download_name(filename),
-            ),
-            "result": {"manifest": manifest["export_info"], "output_size": stored.size},
+            "artifact": artifact,
+            "result": {"manifest": manifest["export_info"], "output_size": output_size},
         }
+
+    def store_item(self, index: int, output: Path, result: ItemResult) -> ItemResult:
+        """Store one converted file as its own artifact, under a key derived from the
+        task and the item's position (never from a user-supplied name)."""
+        assert result.output_name is not None
+        self.check_stop()
+        suffix = result.output_name.rsplit(".", 1)[-1] if "." in result.output_name else "bin"
+        key = f"{artifact_prefix(self.request.task_id)}files/{index}.{suffix}"
+        stored = self.storage.put_file(key, output)
+        output.unlink()
+        artifact = Artifact(
+            key=stored.key, size=stored.size, sha256=stored.sha256, filename=result.output_name
+        )
+        return result.model_copy(update={"artifact": artifact})
 
     def download_name(self, filename: str) -> str:
         stem = safe_member_name(self.request.name, set()).rsplit(".", 1)[0] or "export"

@@ -141,8 +141,20 @@ class ProvenanceRecorded(Message):
     job: JobRecordRequest
 
 
+class Artifact(BaseModel):
+    """A stored object: its key, size and checksum, and the name to download it as."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    size: int
+    sha256: str
+    content_type: str = "application/octet-stream"
+    filename: str
+
+
 class ItemResult(BaseModel):
-    """The outcome of one exported file."""
+    """The outcome of one exported file. `artifact`: the converted file stored on its
+    own (an export with `compress: false` and several files); absent otherwise."""
 
     model_config = ConfigDict(extra="forbid")
     file_id: int | None = None
@@ -155,15 +167,7 @@ class ItemResult(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     rows_read: int | None = None
     rows_written: int | None = None
-
-
-class Artifact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str
-    size: int
-    sha256: str
-    content_type: str = "application/octet-stream"
-    filename: str
+    artifact: Artifact | None = None
 
 
 class TaskEvent(Message):
