@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -143,6 +144,15 @@ class Runtime:
         await self.engine.dispose()
 
 
+def freeze_startup_heap() -> None:
+    """Move everything alive after start-up (modules, classes, the app: ~160,000
+    objects in the gateway) out of the garbage collector's reach. A full collection
+    walked them all, ~35 ms here: a stall in some request's latency every few
+    thousand requests."""
+    gc.collect()
+    gc.freeze()
+
+
 def probe_routes(runtime: Runtime) -> list[Route]:
     async def livez(_: Request) -> Response:
         return JSONResponse({"status": "alive"})
@@ -197,6 +207,7 @@ async def run_worker(
     await runtime.storage.ensure_bucket()
     await runtime.connect_broker()
     background = await start(runtime)
+    freeze_startup_heap()
     log.info("service started", worker_id=runtime.worker_id, ops_port=runtime.settings.ops_port)
     await stop.wait()
     log.info("stopping: draining in-flight work", grace=runtime.settings.shutdown_grace_seconds)

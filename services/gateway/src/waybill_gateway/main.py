@@ -39,7 +39,7 @@ from waybill_shared.db import pg
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import is_unavailable
 from waybill_shared.outbox import OutboxRelay
-from waybill_shared.runtime import Runtime, probe_routes
+from waybill_shared.runtime import Runtime, freeze_startup_heap, probe_routes
 from waybill_shared.storage import ObjectMissing, TooLarge
 from waybill_shared.telemetry import otlp_enabled
 
@@ -68,6 +68,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # it connects in the background instead of refusing to start.
         connecting = asyncio.create_task(runtime.connect_broker(retry_for=float("inf")))
         relaying = asyncio.create_task(relay.run())
+        freeze_startup_heap()
         log.info("gateway started", port=settings.port)
         try:
             yield
