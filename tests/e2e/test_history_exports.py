@@ -296,3 +296,140 @@ def test_a_direct_command_cannot_write_over_another_owners_export(stack: Stack) 
         error = intruder.get(f"/api/tasks/{task_id}/result").json()
         assert "holds another owner's export" in json.dumps(error), error
         assert s3.stat_object(stack.infra.bucket, key).etag == before
+
+
+ARCHIVES = ("tgz", "tar", "tar.gz", "bag.zip", "bag.tar", "bag.tgz", "rocrate.zip")
+
+
+def test_every_galaxy_format_exports_and_every_archive_re_imports(stack: Stack) -> None:
+    """Galaxy's ModelStoreFormat, all eight, through the stack; from_store_async takes
+    Galaxy's CreateHistoryFromStore fields. bco.json is a description: the gateway
+    refuses to import it, and so does the worker for a command published directly."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        h = build_history(rec)["history"]
+        tasks = {}  # all eight at once: the worker takes them in turn
+        for fmt in (*ARCHIVES, "bco.json"):
+            started = user.post(
+                f"/api/histories/{h}/prepare_store_download", json={"model_store_format": fmt}
+            )
+            assert started.status_code == 202, (fmt, started.text)
+            tasks[fmt] = started.json()["task_id"]
+        uris: dict[str, str] = {}
+        downloads: dict[str, httpx.Response] = {}
+        for fmt, task_id in tasks.items():
+            assert wait_task(user, task_id) == "SUCCESS", user.get(
+                f"/api/tasks/{task_id}/result"
+            ).text
+            uris[fmt] = user.get(f"/api/tasks/{task_id}/result").json()["uri"]
+            download = user.get(f"/api/short_term_storage/{task_id}", follow_redirects=False)
+            downloads[fmt] = httpx.get(download.headers["location"])
+            content_type = (
+                "application/gzip" if fmt.endswith("gz")
+                else "application/x-tar" if fmt.endswith("tar")
+                else "application/zip" if fmt.endswith("zip")
+                else "application/json"
+            )  # fmt: skip
+            assert downloads[fmt].headers["content-type"] == content_type, fmt
+        bco = json.loads(downloads["bco.json"].content)
+        assert bco["spec_version"].endswith("2791object.json")
+        assert [s["name"] for s in bco["description_domain"]["pipeline_steps"]] == [
+            "cat1", "random_lines1", "random_lines1"
+        ]  # fmt: skip
+
+        original = graph(user, h)
+        imports = {}
+        # tar.gz and rocrate.zip also round-trip in test_write_store_and_round_trip.
+        for fmt in ("tgz", "tar", "bag.zip", "bag.tar", "bag.tgz"):
+            imported = user.post(
+                "/api/histories/from_store_async",
+                json={
+                    "store_content_uri": uris[fmt],
+                    "model_store_format": fmt,
+                    "store_dict": None,
+                },
+            )
+            assert imported.status_code == 202, (fmt, imported.text)
+            imports[fmt] = imported.json()["task_id"]
+        for fmt, task_id in imports.items():
+            assert wait_task(user, task_id) == "SUCCESS", user.get(
+                f"/api/tasks/{task_id}/result"
+            ).text
+            new_history = user.get(f"/api/tasks/{task_id}/result").json()["history_id"]
+            assert graph(user, new_history) == original, fmt
+
+        refusals = [
+            ({"store_content_uri": uris["bco.json"]}, "cannot be re-imported"),
+            ({"store_content_uri": uris["bco.json"], "model_store_format": "bco.json"}, "cannot be re-imported"),
+            ({"store_content_uri": uris["tar"], "model_store_format": "bag.zip"}, "that export is a 'tar'"),
+            ({"store_dict": {"datasets": []}}, "store_dict (an inline model store) is not supported"),
+            ({"model_store_format": "tar"}, "give store_content_uri"),
+            ({"store_content_uri": uris["tar"], "model_store_format": "7z"}, "model_store_format"),
+        ]  # fmt: skip
+        for body, fragment in refusals:
+            refused = user.post("/api/histories/from_store_async", json=body)
+            assert refused.status_code == 422 and fragment in refused.text, (body, refused.text)
+        # tgz and tar.gz are one format under two names.
+        same = user.post(
+            "/api/histories/from_store_async",
+            json={"store_content_uri": uris["tgz"], "model_store_format": "tar.gz"},
+        )
+        assert same.status_code == 202
+        assert wait_task(user, same.json()["task_id"]) == "SUCCESS"
+
+        # A direct command skips the gateway's check: the worker says why it fails.
+        task_id = str(uuid.uuid4())
+        publish_command(
+            stack.infra,
+            "history_import.requested",
+            json.dumps(
+                {
+                    "task_id": task_id,
+                    "owner_id": user.get("/api/users/me").json()["id"],
+                    "store_content_uri": uris["bco.json"],
+                }
+            ).encode(),
+            message_type="waybill.history_import.requested.v1",
+        )
+        assert wait_task(user, task_id) == "FAILURE"
+        error = user.get(f"/api/tasks/{task_id}/result").json()["error"]
+        assert "bco.json" in error and "cannot be re-imported" in error, error
+
+
+def test_a_history_with_an_extracted_workflow_exports_it(stack: Stack) -> None:
+    """The workflow extracted from the history is in the archive, and the RO-Crate is a
+    Workflow Run Crate with it as mainEntity and a CreateAction using it."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        built = build_history(rec)
+        h, cat = built["history"], built["cat"]
+        inputs = [i["id"] for i in user.get(f"/api/jobs/{cat['jobs'][0]['id']}").json()["inputs"]]
+        extracted = user.post(
+            "/api/workflows/extract",
+            headers={"Prefer": "wait=30"},
+            json={
+                "workflow_name": "cat two",
+                "from_history_id": h,
+                "job_ids": [cat["jobs"][0]["id"]],
+                "hda_ids": inputs,
+            },
+        )
+        assert extracted.status_code == 200, extracted.text
+        workflow_id = extracted.json()["id"]
+        started = user.post(
+            f"/api/histories/{h}/prepare_store_download", json={"model_store_format": "rocrate.zip"}
+        ).json()
+        assert wait_task(user, started["task_id"]) == "SUCCESS"
+        location = user.get(
+            f"/api/short_term_storage/{started['task_id']}", follow_redirects=False
+        ).headers["location"]
+        with zipfile.ZipFile(io.BytesIO(httpx.get(location).content)) as z:
+            crate = json.loads(z.read("ro-crate-metadata.json"))
+            entities = {e["@id"]: e for e in crate["@graph"]}
+            main = entities["./"]["mainEntity"]["@id"]
+            assert main == f"workflows/{workflow_id}_cat_two.ga"
+            document = json.loads(z.read(main))
+        assert document == user.get(f"/api/workflows/{workflow_id}").json()["document"]
+        run = entities[f"#workflow-run-{workflow_id}"]
+        assert run["instrument"] == {"@id": main}
+        assert entities[main]["@type"] == ["File", "SoftwareSourceCode", "ComputationalWorkflow"]

@@ -125,9 +125,12 @@ def test_copied_inputs_across_histories_and_legacy_form(stack: Stack) -> None:
         assert any(s.get("label") == "the input" for s in doc["steps"].values())
 
         summary = user.get(f"/api/histories/{second}/extraction_summary").json()
-        assert [j["tool_id"] for j in summary["jobs"]] == ["sort1"]
-        assert summary["jobs"][0]["outputs"][0]["hid"] == run["outputs"][0]["hid"]
-        assert [i["id"] for i in summary["inputs"]] == [copy["id"]]
+        copied_input, sort = summary["jobs"]
+        assert (copied_input["id"], copied_input["step_type"]) == (None, "input_dataset")
+        assert copied_input["tool_name"] == "Import from History"
+        assert [o["id"] for o in copied_input["outputs"]] == [copy["id"]]
+        assert (sort["tool_id"], sort["id"]) == ("sort1", run["jobs"][0]["id"])
+        assert sort["outputs"][0]["hid"] == run["outputs"][0]["hid"]
 
 
 def test_rejections_are_4xx_naming_the_item(stack: Stack) -> None:
@@ -166,3 +169,132 @@ def test_a_request_naming_more_ids_than_a_query_has_parameters(stack: Stack) -> 
         response = user.post("/api/workflows/extract", json={"workflow_name": "w", "job_ids": ids})
         assert response.status_code == 404, response.text[:300]
         assert response.json()["detail"] == "job 10000000 not found"
+
+
+def test_galaxy_basic_case_two_uploads_named_alike_without_names(stack: Stack) -> None:
+    """Two pasted uploads (Galaxy names both "Pasted Entry") into cat1, extracted without
+    dataset_names: inputs get default names, a label only where unique. The answer is
+    Galaxy's WorkflowExtractionResult, `id`, beside the task fields. Names the caller
+    gives twice stay a 422."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        h = rec.history()
+        a = rec.dataset(h, b"1 2 3\n", "Pasted Entry")
+        b = rec.dataset(h, b"4 5 6\n", "Pasted Entry")
+        run = rec.run(
+            h,
+            "cat1",
+            {"input1": ("hda", a["id"]), "queries_0|input2": ("hda", b["id"])},
+            ["out_file1"],
+        )
+        body = {
+            "workflow_name": "from uploads",
+            "from_history_id": h,
+            "job_ids": [run["jobs"][0]["id"]],
+            "hda_ids": [a["id"], b["id"]],
+        }
+        result = extract(user, body)
+        assert result["id"] == result["workflow_id"] is not None
+        document = user.get(f"/api/workflows/{result['id']}").json()["document"]
+        inputs = [s for s in document["steps"].values() if s["type"] == "data_input"]
+        assert [s["label"] for s in inputs] == ["Pasted Entry", None]
+
+        twice = user.post(
+            "/api/workflows/extract", json={**body, "dataset_names": ["same", "same"]}
+        )
+        assert twice.status_code == 422 and "'same'" in twice.text, twice.text
+        # Without Prefer: wait the task is accepted; `id` comes once it is done.
+        accepted = user.post("/api/workflows/extract", json=body)
+        assert accepted.status_code == 202 and accepted.json()["id"] is None
+
+
+def test_extraction_summary_is_galaxys_workflow_extraction_summary(stack: Stack) -> None:
+    """Galaxy's shape, exactly: jobs and input entries in history order, a mapped run
+    once (as its first job, with its group and size), collection elements that are
+    hidden represented by their collection, inputs as entries with a null id."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        h = rec.history()
+        a = rec.dataset(h, b"a\n", "a.txt")
+        b = rec.dataset(h, b"b\n", "b.txt")
+        cat = rec.run(
+            h,
+            "cat1",
+            {"input1": ("hda", a["id"]), "queries_0|input2": ("hda", b["id"])},
+            ["out_file1"],
+        )
+        pair = rec.paired(h)
+        mapped = rec.job(
+            {
+                "history_id": h,
+                "tool_id": "random_lines1",
+                "tool_version": "2.0",
+                "inputs": [{"name": "input", "src": "hdca", "id": pair["id"]}],
+                "map_over": [{"name": "input", "id": pair["id"]}],
+                "outputs": [
+                    {
+                        "name": "out_file1",
+                        "elements": [
+                            {"identifier": "forward", "file_id": rec.file(b"f\n")},
+                            {"identifier": "reverse", "file_id": rec.file(b"r\n")},
+                        ],
+                    }
+                ],
+            }
+        )
+        summary = user.get(f"/api/histories/{h}/extraction_summary")
+        assert summary.status_code == 200, summary.text
+        data = summary.json()
+        assert set(data) == {"history_id", "warnings", "jobs"}
+        assert (data["history_id"], data["warnings"]) == (h, [])
+        job_keys = {
+            "id", "step_type", "tool_id", "tool_name", "tool_version", "checked",
+            "tool_version_warning", "outputs", "implicit_collection_jobs_id",
+            "implicit_collection_jobs_size",
+        }  # fmt: skip
+        assert all(set(j) == job_keys for j in data["jobs"])
+
+        def out(item: dict[str, Any], output_name: str | None = None) -> dict[str, Any]:
+            return {
+                "id": item["id"],
+                "hid": item["hid"],
+                "name": item["name"],
+                "state": "ok",
+                "deleted": False,
+                "history_content_type": item["history_content_type"],
+                "output_name": output_name,
+            }
+
+        def entry(step_type: str, outputs: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
+            return {
+                "id": None, "step_type": step_type, "tool_id": None, "tool_name": None,
+                "tool_version": None, "checked": True, "tool_version_warning": None,
+                "outputs": outputs, "implicit_collection_jobs_id": None,
+                "implicit_collection_jobs_size": None, **fields,
+            }  # fmt: skip
+
+        contents = {c["id"]: c for c in user.get(f"/api/histories/{h}/contents").json()}
+        forward, reverse = (
+            contents[e["dataset_id"]]
+            for e in user.get(f"/api/dataset_collections/{pair['id']}").json()["elements"]
+        )
+        implicit = mapped["output_collections"][0]
+        tool = {"tool_id": "cat1", "tool_name": "cat1", "tool_version": "1.0.0"}
+        assert data["jobs"] == [
+            entry("input_dataset", [out(a)]),
+            entry("input_dataset", [out(b)]),
+            entry("tool", [out(cat["outputs"][0], "out_file1")], id=cat["jobs"][0]["id"], **tool),
+            entry("input_dataset", [out(forward)]),
+            entry("input_dataset", [out(reverse)]),
+            entry("input_collection", [out(pair)], tool_name="Dataset Collection Creation"),
+            entry(
+                "tool",
+                [out(implicit, "out_file1")],
+                id=min(j["id"] for j in mapped["jobs"]),
+                tool_id="random_lines1",
+                tool_name="random_lines1",
+                tool_version="2.0",
+                implicit_collection_jobs_id=mapped["implicit_collection_jobs_id"],
+                implicit_collection_jobs_size=2,
+            ),
+        ]

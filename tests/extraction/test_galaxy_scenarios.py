@@ -263,6 +263,29 @@ def test_cat1_with_two_inputs() -> None:
     assert [s["label"] for s in steps_of(doc, "data_input")] == ["first", "second"]
 
 
+def test_cat1_two_uploads_named_alike_without_names() -> None:
+    """Galaxy's basic case: two pasted uploads (both "Pasted Entry") into cat1, no
+    dataset_names. Both inputs keep the default name; only the first gets it as its
+    label (labels are unique), as Galaxy does."""
+    b = Builder()
+    d1, d2 = b.dataset(1, "Pasted Entry"), b.dataset(1, "Pasted Entry")
+    job, _ = b.run("cat1", {"input1": ("hda", d1), "queries_0|input2": ("hda", d2)}, ["out_file1"])
+    doc = extract(b, job_ids=[job], hda_ids=[d1, d2])
+    assert_cat1(doc)
+    inputs = steps_of(doc, "data_input")
+    assert [s["label"] for s in inputs] == ["Pasted Entry", None]
+    assert [json.loads(s["tool_state"])["name"] for s in inputs] == ["Pasted Entry"] * 2
+
+
+def test_a_default_name_never_takes_a_label_the_caller_gave() -> None:
+    b = Builder()
+    d1, d2 = b.dataset(1, "reads"), b.dataset(1, "genome")
+    job, _ = b.run("cat1", {"input1": ("hda", d1), "queries_0|input2": ("hda", d2)}, ["out_file1"])
+    # d1 (first in history order) is unnamed, d2 is named "reads" by the caller.
+    doc = extract(b, job_ids=[job], hda_ids=[d2, d1], dataset_names=["reads"])
+    assert [s["label"] for s in steps_of(doc, "data_input")] == [None, "reads"]
+
+
 def test_copied_inputs_post_copy_ids() -> None:
     b = Builder()
     d1, d2, job = cat1_history(b, history=1)

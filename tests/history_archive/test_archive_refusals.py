@@ -171,7 +171,7 @@ def test_zip_corrupt_or_truncated(tmp_path: Path, built: Any) -> None:
         assert not (tmp_path / "out").exists()
     plain = tmp_path / "plain.txt"
     plain.write_text("hello")
-    assert_refused(plain, "neither a zip nor a gzip file")
+    assert_refused(plain, r"neither a zip nor a \(gzipped\) tar file")
 
 
 def test_zip_missing_or_invalid_metadata(tmp_path: Path, built: Any) -> None:

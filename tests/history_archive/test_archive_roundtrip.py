@@ -1,4 +1,5 @@
-"""Write -> read gives the same snapshot and the same bytes, in both formats."""
+"""Write -> read gives the same snapshot and the same bytes, in every archive format
+(tgz is tar.gz under another name; bco.json holds no file: test_archive_formats.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ import pytest
 from waybill_export_worker.conversion import deflate
 from waybill_export_worker.conversion.archive import PIECE_BYTES
 from waybill_export_worker.history_archive import (
+    FORMATS as ALL_FORMATS,
+)
+from waybill_export_worker.history_archive import (
     ArchiveLimits,
     read_archive,
     write_archive,
@@ -23,15 +27,18 @@ from waybill_export_worker.history_archive import (
 from waybill_export_worker.history_archive.codec import DATASET_MEMBER, member_name
 from waybill_export_worker.history_archive.writer import DatasetFileMismatch, InvalidSnapshot
 
-FORMATS = ["rocrate.zip", "tar.gz"]
+FORMATS = [f for f in ALL_FORMATS if f not in ("bco.json", "tgz")]
 
 
 def members(path: Path) -> list[str]:
+    """The members, named as in the layout (a bag's payload without its directory)."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as z:
-            return z.namelist()
-    with tarfile.open(path) as t:
-        return t.getnames()
+            names = z.namelist()
+    else:
+        with tarfile.open(path) as t:
+            names = t.getnames()
+    return [n.split("/data/", 1)[1] if "/data/" in n else n for n in names]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

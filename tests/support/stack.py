@@ -1,6 +1,7 @@
 """Real servers for the tests: a database of their own (migrated with Alembic), a
-queue-name prefix of their own on the shared RabbitMQ, an S3 server (moto in server
-mode) of their own, and the services as real processes the tests can kill."""
+queue-name prefix of their own on the shared RabbitMQ, an S3 server of their own (the
+SeaweedFS of `make run`, scripts/local-s3.sh, on a temporary data directory), and the
+services as real processes the tests can kill."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ DB_ADMIN_URL = os.environ.get(
 )
 AMQP_URL = os.environ.get("WAYBILL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ADMIN_KEY = "test-admin-key"
+S3_ACCESS_KEY, S3_SECRET_KEY = "waybill", "waybill-secret"  # the settings' defaults
+LOCAL_S3 = ROOT / "scripts" / "local-s3.sh"
 
 SERVICE_MODULES = {
     "gateway": "waybill_gateway",
@@ -142,7 +145,47 @@ class Infra:
     workdir: Path
     amqp_url: str = AMQP_URL
     db_admin_url: str = DB_ADMIN_URL
+    s3_inner_ports: tuple[int, ...] = ()  # the S3 server's master, volume, filer, admin
     s3_process: subprocess.Popen[bytes] | None = None
+
+    def start_s3(self) -> None:
+        """Start the S3 server on its data directory: again after `stop_s3`, on the
+        same ports, it serves what it stored before."""
+        bindir = str(Path(sys.executable).parent)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WAYBILL_")}
+        env.update(
+            PATH=f"{bindir}{os.pathsep}{env.get('PATH', '')}",
+            WAYBILL_S3_ACCESS_KEY=S3_ACCESS_KEY,
+            WAYBILL_S3_SECRET_KEY=S3_SECRET_KEY,
+        )
+        ports = (self.s3_port, *self.s3_inner_ports)
+        process = subprocess.Popen(
+            ["bash", str(LOCAL_S3), str(self.workdir / "s3-data"), *map(str, ports)],
+            env=env,
+            stdout=(self.workdir / "logs" / "s3.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.s3_process = process
+
+        def answering() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"the S3 server exited with {process.returncode}; log:\n"
+                    + (self.workdir / "logs" / "s3.log").read_text()[-4000:]
+                )
+            try:
+                s3_client(self).list_buckets()
+            except Exception:
+                return False
+            return True
+
+        wait_for(answering, timeout=60, interval=0.2, message="S3 server")
+
+    def stop_s3(self) -> None:
+        """SIGTERM, as `make stop` does, and wait for the exit."""
+        if self.s3_process is not None and self.s3_process.poll() is None:
+            self.s3_process.terminate()
+            self.s3_process.wait(30)
 
     def service_env(self, name: str, port: int, **overrides: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WAYBILL_", "OTEL_"))}
@@ -160,6 +203,7 @@ class Infra:
             WAYBILL_MAX_ATTEMPTS="5",
             WAYBILL_SWEEP_INTERVAL_SECONDS="1",
             WAYBILL_CLEANUP_INTERVAL_SECONDS="2",
+            WAYBILL_RECONCILE_INTERVAL_SECONDS="2",
             WAYBILL_SHUTDOWN_GRACE_SECONDS="10",
             WAYBILL_WORK_DIR=str(self.workdir / "scratch"),
         )
@@ -202,6 +246,7 @@ def start_infra(
         workdir=workdir,
         amqp_url=amqp_url,
         db_admin_url=db_admin_url,
+        s3_inner_ports=tuple(free_port() for _ in range(4)),
     )
     subprocess.run(
         [sys.executable, "-m", "waybill_shared.db.migrate"],
@@ -210,25 +255,12 @@ def start_infra(
         cwd=ROOT,
     )
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    infra.s3_process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "moto_server"),
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(infra.s3_port),
-        ],
-        stdout=(workdir / "logs" / "s3.log").open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for(lambda: port_open(infra.s3_port), message="S3 server")
+    infra.start_s3()
     return infra
 
 
 def stop_infra(infra: Infra) -> None:
-    if infra.s3_process is not None:
-        infra.s3_process.terminate()
-        infra.s3_process.wait(10)
+    infra.stop_s3()
     delete_broker_objects(infra.prefix, infra.amqp_url)
     admin_exec(f'DROP DATABASE IF EXISTS "{infra.database}" WITH (FORCE)', infra.db_admin_url)
 
@@ -332,8 +364,8 @@ def s3_client(infra: Infra) -> Minio:
     """A minio client on the test's own S3 server."""
     return Minio(
         f"127.0.0.1:{infra.s3_port}",
-        access_key="waybill",
-        secret_key="waybill-secret",
+        access_key=S3_ACCESS_KEY,
+        secret_key=S3_SECRET_KEY,
         secure=False,
     )
 

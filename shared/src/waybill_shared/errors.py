@@ -17,6 +17,10 @@ class Conflict(Exception):
     """The object is not in a state that allows this: 409."""
 
 
+class Gone(Exception):
+    """It existed, and its bytes are no longer in storage: 410."""
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """A backing service that is away (connection refused or lost, a server shutting
     down or full): worth retrying later, unlike an error in the request itself."""

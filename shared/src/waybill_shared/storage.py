@@ -21,6 +21,7 @@ from waybill_shared.settings import WaybillSettings
 
 PART_SIZE = 16 * 1024 * 1024
 CHUNK = 1024 * 1024
+MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,23 @@ class TooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"larger than the limit of {limit} bytes")
         self.limit = limit
+
+
+class ObjectMissing(Exception):
+    """The object is not in storage (its GET answered NoSuchKey)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"object {key!r} is not in storage")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class OpenedObject:
+    """A GET whose answer said the object is there: its size (from the answer's
+    Content-Length) and its bytes, to read once."""
+
+    size: int | None
+    chunks: Iterator[bytes]
 
 
 class BlockingStorage:
@@ -133,7 +151,7 @@ class BlockingStorage:
         return StoredObject(key, path.stat().st_size, digest.hexdigest())
 
     def get_bytes(self, key: str) -> bytes:
-        response = self.client.get_object(self.bucket, key)
+        response = self._get(key)
         try:
             return response.read()
         finally:
@@ -141,7 +159,7 @@ class BlockingStorage:
             response.release_conn()
 
     def download(self, key: str, path: Path, on_chunk: Any = None) -> int:
-        response = self.client.get_object(self.bucket, key)
+        response = self._get(key)
         size = 0
         try:
             with path.open("wb") as out:
@@ -157,7 +175,7 @@ class BlockingStorage:
 
     def iter_object(self, key: str) -> Iterator[bytes]:
         """Stream an object's bytes (sync; use from a thread or a sync generator)."""
-        response = self.client.get_object(self.bucket, key)
+        response = self._get(key)
         try:
             yield from response.stream(CHUNK)
         finally:
@@ -172,11 +190,54 @@ class BlockingStorage:
                 count += 1
         return count
 
+    def _get(self, key: str) -> Any:
+        """A GET whose answer was an object; ObjectMissing when it was NoSuchKey."""
+        try:
+            return self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in MISSING_CODES:
+                raise ObjectMissing(key) from exc
+            raise
+
+    def open(self, key: str) -> OpenedObject:
+        response = self._get(key)
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from response.stream(CHUNK)
+            finally:
+                response.close()
+                response.release_conn()
+
+        length = response.headers.get("content-length")
+        return OpenedObject(int(length) if length is not None else None, chunks())
+
+    def present(self, keys: list[str], *, prefix: str, start_after: str | None = None) -> set[str]:
+        """Which of `keys` are in storage. The keys are sorted (bytewise), all under
+        `prefix` and after `start_after`: one ListObjectsV2 walk over their range (a
+        page per thousand objects), instead of a HEAD per key."""
+        found: set[str] = set()
+        if not keys:
+            return found
+        wanted, last = set(keys), keys[-1]
+        listing = self.client.list_objects(
+            self.bucket, prefix=prefix, recursive=True, start_after=start_after
+        )
+        for obj in listing:
+            name = obj.object_name
+            if name is None:
+                continue
+            if name > last:  # listed in UTF-8 byte order, which str order matches
+                break
+            if name in wanted:
+                found.add(name)
+        return found
+
     def exists(self, key: str) -> bool:
         try:
             self.client.stat_object(self.bucket, key)
         except S3Error as exc:
-            if exc.code in ("NoSuchKey", "NoSuchObject", "NotFound"):
+            if exc.code in MISSING_CODES:
                 return False
             raise
         return True
@@ -236,6 +297,22 @@ class Storage:
 
     async def exists(self, key: str) -> bool:
         return await asyncio.to_thread(self.blocking.exists, key)
+
+    async def open(self, key: str) -> OpenedObject:
+        """Start a GET and wait for its answer, so that a missing object raises
+        ObjectMissing before anything is sent on (a response is never begun and then
+        cut short); then read `chunks` (sync: from a thread or a StreamingResponse)."""
+        return await asyncio.to_thread(self.blocking.open, key)
+
+    async def present(
+        self, keys: list[str], *, prefix: str, start_after: str | None = None
+    ) -> set[str]:
+        """BlockingStorage.present, in a worker thread."""
+        if not keys:
+            return set()
+        return await asyncio.to_thread(
+            self.blocking.present, keys, prefix=prefix, start_after=start_after
+        )
 
     async def remove(self, key: str) -> None:
         await asyncio.to_thread(self.client.remove_object, self.bucket, key)

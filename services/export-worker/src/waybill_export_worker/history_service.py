@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_export_worker.history_archive import UnsafeArchive, read_archive, write_archive
-from waybill_export_worker.history_archive.model import DatasetRecord
+from waybill_export_worker.history_archive.model import DatasetRecord, WorkflowRecord
 from waybill_export_worker.history_snapshot import create_history_from_snapshot, load_history
 from waybill_export_worker.settings import ExportWorkerSettings
 from waybill_shared.contracts.messages import (
@@ -39,7 +39,16 @@ from waybill_shared.tasks.runner import (
 
 log = structlog.get_logger(__name__)
 
-CONTENT_TYPES = {"rocrate.zip": "application/zip", "tar.gz": "application/gzip"}
+CONTENT_TYPES = {
+    "rocrate.zip": "application/zip",
+    "bag.zip": "application/zip",
+    "tar.gz": "application/gzip",
+    "tgz": "application/gzip",
+    "bag.tgz": "application/gzip",
+    "tar": "application/x-tar",
+    "bag.tar": "application/x-tar",
+    "bco.json": "application/json",
+}
 
 
 def short_term_key(task_uuid: object, fmt: str) -> str:
@@ -98,6 +107,11 @@ async def run_history_export(
                 _download(runtime.storage, loaded.storage_keys[record.id], path)
                 return path
 
+            def workflow_file(record: WorkflowRecord) -> Path | None:
+                path = workdir / f"workflow-{record.id}.ga"
+                _download(runtime.storage, loaded.workflow_keys[record.id], path)
+                return path
+
             try:
                 summary = await asyncio.to_thread(
                     write_archive,
@@ -107,6 +121,7 @@ async def run_history_export(
                     dataset_file=dataset_file,
                     # one dataset file on local disk at a time
                     after_file=lambda _record, path: path.unlink(missing_ok=True),
+                    workflow_file=workflow_file,
                 )
             except _Cancelled:
                 leased.check_stop()

@@ -20,6 +20,7 @@ from waybill_export_worker.history_archive.model import (
     ImplicitCollectionJobsRecord,
     JobIO,
     JobRecord,
+    WorkflowRecord,
 )
 from waybill_shared.clock import utcnow
 from waybill_shared.db.models import (
@@ -32,7 +33,9 @@ from waybill_shared.db.models import (
     JobInput,
     JobOutput,
     StoredFile,
+    Task,
     User,
+    Workflow,
 )
 from waybill_shared.db.queries import among
 
@@ -41,6 +44,7 @@ from waybill_shared.db.queries import among
 class LoadedHistory:
     snapshot: HistorySnapshot
     storage_keys: dict[int, str]  # dataset id -> S3 key of its bytes
+    workflow_keys: dict[int, str]  # workflow id -> S3 key of its .ga document
 
 
 async def load_history(
@@ -137,6 +141,7 @@ async def load_history(
             )
         ).scalars()
     )
+    workflows = await _extracted_workflows(session, history)
     members: dict[int, list[int]] = defaultdict(list)
     for job in jobs:
         if job.implicit_collection_jobs_id is not None:
@@ -177,8 +182,45 @@ async def load_history(
         ),
         exported_at=utcnow(),
         include_files=include_files,
+        workflows=tuple(w for w, _ in workflows),
     )
-    return LoadedHistory(snapshot, storage_keys)
+    return LoadedHistory(snapshot, storage_keys, {w.id: key for w, key in workflows})
+
+
+async def _extracted_workflows(
+    session: AsyncSession, history: History
+) -> list[tuple[WorkflowRecord, str]]:
+    """The workflows extracted from this history (the extraction named it as
+    from_history_id, as the HID form always does), with what each selected."""
+    rows = await session.execute(
+        select(Workflow, Task.request)
+        .join(Task, Task.id == Workflow.task_id)
+        .where(
+            Workflow.owner_id == history.owner_id,
+            Task.kind == "workflow_extraction",
+            Task.request["from_history_id"].astext == str(history.id),
+        )
+        .order_by(Workflow.id)
+    )
+
+    def ids(request: dict[str, Any], key: str) -> tuple[int, ...]:
+        return tuple(i for i in request.get(key) or () if isinstance(i, int))
+
+    return [
+        (
+            WorkflowRecord(
+                id=w.id,
+                name=w.name,
+                created_at=w.created_at,
+                hda_ids=ids(request, "hda_ids"),
+                hdca_ids=ids(request, "hdca_ids"),
+                job_ids=ids(request, "job_ids"),
+                implicit_collection_jobs_ids=ids(request, "implicit_collection_jobs_ids"),
+            ),
+            w.storage_key,
+        )
+        for w, request in rows.all()
+    ]
 
 
 def _collection_record(c: Collection, elements: list[CollectionElement]) -> CollectionRecord:

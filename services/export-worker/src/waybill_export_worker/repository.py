@@ -22,6 +22,7 @@ class ExportItem:
     format: str
     metadata: dict[str, Any] = field(default_factory=dict)
     uploaded_at: Any = None
+    missing: bool = False  # the storage reconcile found its bytes gone
 
 
 async def load_export_items(
@@ -31,7 +32,7 @@ async def load_export_items(
     statement for the user and the files (a tiny export's whole check)."""
     rows = await conn.fetch(
         """SELECT u.is_admin, f.id, f.owner_id, f.filename, f.storage_key, f.size, f.sha256,
-                  f.format, f.metadata, f.uploaded_at
+                  f.format, f.metadata, f.uploaded_at, f.missing_at
            FROM users u
            LEFT JOIN files f ON f.id = ANY($2::int[]) AND f.deleted_at IS NULL
            WHERE u.id = $1""",
@@ -54,7 +55,7 @@ async def load_export_items(
             for r in await conn.fetch(
                 """SELECT d.id AS dataset_id, d.name AS dataset_name, d.extension,
                           h.owner_id AS history_owner, f.id, f.filename, f.storage_key, f.size,
-                          f.sha256, f.format, f.metadata, f.uploaded_at
+                          f.sha256, f.format, f.metadata, f.uploaded_at, f.missing_at
                    FROM datasets d JOIN histories h ON h.id = d.history_id
                    JOIN files f ON f.id = d.file_id
                    WHERE d.id = ANY($1::int[])""",
@@ -81,4 +82,5 @@ def _item(f: Any, dataset_id: int | None, filename: str) -> ExportItem:
         format=f["format"],
         metadata=from_json(f["metadata"]) or {},
         uploaded_at=f["uploaded_at"],
+        missing=f["missing_at"] is not None,
     )

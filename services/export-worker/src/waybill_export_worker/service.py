@@ -33,7 +33,7 @@ from waybill_shared.errors import NotFound
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.provenance.lineage import lineage_for
 from waybill_shared.runtime import Runtime
-from waybill_shared.storage import BlockingStorage
+from waybill_shared.storage import BlockingStorage, ObjectMissing
 from waybill_shared.tasks.events import EventEmitter
 from waybill_shared.tasks.repository import TaskRow
 from waybill_shared.tasks.runner import LeasedTask, Stopped, TaskHandlers, TaskSpec, run_leased_task
@@ -237,6 +237,9 @@ class ExportJob:
             filename=item.filename,
             status="failed",
         )
+        gone = f"the bytes of file {item.file_id} are no longer in storage"
+        if item.missing:
+            return None, base.model_copy(update={"error": gone})
         try:
             convert = fmt != "zip"
             self.storage.download(
@@ -278,6 +281,8 @@ class ExportJob:
             )
         except conversion.ConversionCancelled as exc:
             raise Stopped from exc
+        except ObjectMissing:
+            return None, base.model_copy(update={"error": gone})
         except conversion.ConversionError as exc:
             return None, base.model_copy(update={"error": str(exc)})
         except Exception as exc:  # one bad file fails alone

@@ -31,7 +31,7 @@ from waybill_gateway.api import (
 )
 from waybill_gateway.auth import ApiKeys
 from waybill_gateway.services.catalog import ensure_admin
-from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_gateway.settings import GatewaySettings, get_settings
 from waybill_shared import metrics
 from waybill_shared.db import pg
@@ -39,7 +39,7 @@ from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import is_unavailable
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, probe_routes
-from waybill_shared.storage import TooLarge
+from waybill_shared.storage import ObjectMissing, TooLarge
 from waybill_shared.telemetry import otlp_enabled
 
 log = structlog.get_logger(__name__)
@@ -116,6 +116,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "for administrators only"),
         (404, "unknown, or not yours"),
         (409, "not in a state that allows this"),
+        (410, "its bytes are no longer in storage"),
         (413, "over a size limit"),
         (422, "invalid request"),
         (503, "a backing service is unavailable"),
@@ -133,7 +134,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(NotFound, answer(404))
     app.add_exception_handler(Invalid, answer(422))
     app.add_exception_handler(Conflict, answer(409))
+    app.add_exception_handler(Gone, answer(410))
     app.add_exception_handler(TooLarge, answer(413))
+
+    async def vanished(_: Request, exc: Exception) -> Response:
+        log.warning("a stored object is gone", error=str(exc))
+        return JSONResponse({"detail": "its bytes are no longer in storage"}, status_code=410)
+
+    app.add_exception_handler(ObjectMissing, vanished)
 
     async def unavailable(_: Request, exc: Exception) -> Response:
         log.warning("dependency unavailable", error=repr(exc))

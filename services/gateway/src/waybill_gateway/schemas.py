@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from waybill_shared.contracts.messages import ExportFormat
+from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat
 from waybill_shared.contracts.types import DbId
 
 
@@ -54,6 +54,8 @@ class FileOut(BaseModel):
     project_id: int | None
     metadata: dict[str, Any]
     uploaded_at: datetime
+    # "missing": the storage reconcile found the bytes gone; the content answers 410.
+    status: Literal["available", "missing"] = "available"
 
 
 class DataExportCreate(Strict):
@@ -225,7 +227,12 @@ class RecordedJobOut(BaseModel):
 
 
 class HistoryExportOptions(Strict):
-    model_store_format: Literal["rocrate.zip", "tar.gz"] = "rocrate.zip"
+    model_store_format: HistoryStoreFormat = Field(
+        default="rocrate.zip",
+        description="Galaxy's ModelStoreFormat: rocrate.zip (an RO-Crate), tar.gz = tgz and tar "
+        "(the tar layout), bag.zip, bag.tar, bag.tgz (BagIt bags of it), bco.json (a "
+        "BioCompute Object: a description, not re-importable)",
+    )
     include_files: bool = True
     include_hidden: bool = False
     include_deleted: bool = False
@@ -263,10 +270,22 @@ class ExportRecord(BaseModel):
 
 
 class FromStoreRequest(Strict):
-    store_content_uri: str = Field(
+    """Galaxy's `CreateHistoryFromStore`."""
+
+    store_content_uri: str | None = Field(
+        default=None,
         min_length=1,
         max_length=1024,
         description="an export's uri (s3://...), its record id, or its task id",
+    )
+    store_dict: dict[str, Any] | None = Field(
+        default=None,
+        description="an inline model store: not supported (422); give store_content_uri",
+    )
+    model_store_format: HistoryStoreFormat | None = Field(
+        default=None,
+        description="the archive's format, when the caller states it: it must be the "
+        "export's own (bco.json cannot be imported)",
     )
 
 
@@ -301,6 +320,10 @@ class LegacyExtractRequest(Strict):
 
 
 class ExtractionAccepted(BaseModel):
+    """The extraction task; once it completed, also Galaxy's `WorkflowExtractionResult`
+    (`id`, the workflow's id, the same as `workflow_id`)."""
+
+    id: int | None = Field(default=None, description="the workflow's id, once extracted")
     task_id: str
     status: str
     workflow_id: int | None = None
@@ -316,26 +339,46 @@ class WorkflowOut(BaseModel):
     document: dict[str, Any]
 
 
-class SummaryOutput(BaseModel):
+class ExtractionOutput(BaseModel):
+    """Galaxy's `WorkflowExtractionOutput` (without the naming hints)."""
+
     id: int
     hid: int
     name: str
+    state: str
+    deleted: bool
     history_content_type: Literal["dataset", "dataset_collection"]
+    output_name: str | None = Field(
+        default=None, description="the tool output it came from; null for input entries"
+    )
 
 
-class SummaryJob(BaseModel):
-    id: int | None
-    implicit_collection_jobs_id: int | None
-    tool_id: str
-    tool_version: str | None
-    job_count: int
-    outputs: list[SummaryOutput]
+class ExtractionJob(BaseModel):
+    """Galaxy's `WorkflowExtractionJob`: a job (a mapped run once, as its first job),
+    or an input entry (`id` null) for a dataset or collection that no job made."""
+
+    id: int | None = Field(description="the job id; null for input entries")
+    step_type: Literal["tool", "input_dataset", "input_collection"]
+    tool_id: str | None = None
+    tool_name: str | None = None
+    tool_version: str | None = None
+    checked: bool = Field(description="true when any of its outputs is not deleted")
+    tool_version_warning: str | None = None
+    outputs: list[ExtractionOutput] = Field(default_factory=list)
+    implicit_collection_jobs_id: int | None = Field(
+        default=None, description="a mapped run: extract it by implicit_collection_jobs_ids"
+    )
+    implicit_collection_jobs_size: int | None = Field(
+        default=None, description="the number of jobs of the mapped run"
+    )
 
 
 class ExtractionSummary(BaseModel):
+    """Galaxy's `WorkflowExtractionSummary`, jobs and input entries in history order."""
+
     history_id: int
-    jobs: list[SummaryJob]
-    inputs: list[SummaryOutput]
+    warnings: list[str] = Field(default_factory=list)
+    jobs: list[ExtractionJob] = Field(default_factory=list)
 
 
 class DeadLetter(BaseModel):

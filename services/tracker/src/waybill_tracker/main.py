@@ -9,7 +9,7 @@ from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, serve
 from waybill_tracker.handlers import TrackerHandlers
-from waybill_tracker.service import cleanup_expired, every, sweep_leases
+from waybill_tracker.service import cleanup_expired, every, reconcile, sweep_leases
 from waybill_tracker.settings import TrackerSettings, get_settings
 
 
@@ -36,6 +36,9 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
         ),
         asyncio.create_task(
             every(settings.cleanup_interval_seconds, lambda: cleanup_expired(runtime), "cleanup")
+        ),
+        asyncio.create_task(
+            every(settings.reconcile_interval_seconds, lambda: reconcile(runtime), "reconcile")
         ),
     ]
 

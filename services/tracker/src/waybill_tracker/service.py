@@ -1,4 +1,4 @@
-"""The tracker's scheduled work: lease sweeping and TTL cleanup."""
+"""The tracker's scheduled work: lease sweeping, TTL cleanup and the storage reconcile."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ import structlog
 
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime
-from waybill_shared.tasks.retention import expire_artifacts, redispatch_lost_tasks
+from waybill_shared.tasks.retention import (
+    expire_artifacts,
+    reconcile_storage,
+    redispatch_lost_tasks,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -29,6 +33,18 @@ async def cleanup_expired(runtime: Runtime) -> None:
         count = await expire_artifacts(conn, runtime.storage)
     if count:
         log.info("expired artifacts removed", count=count)
+
+
+async def reconcile(runtime: Runtime) -> None:
+    async with runtime.db.acquire() as conn, conn.transaction():
+        found = await reconcile_storage(conn, runtime.storage)
+    if found.expired or found.missing or found.restored:
+        log.warning(
+            "storage reconcile: the database said more than storage holds",
+            expired_tasks=found.expired,
+            missing_files=found.missing,
+            restored_files=found.restored,
+        )
 
 
 async def every(seconds: float, job: Callable[[], Awaitable[None]], name: str) -> None:

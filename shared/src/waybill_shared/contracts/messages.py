@@ -58,7 +58,11 @@ class DataExportRequested(Message):
     job_key: str | None = Field(default=None, max_length=200)
 
 
-HistoryStoreFormat = Literal["rocrate.zip", "tar.gz"]
+# Galaxy's ModelStoreFormat. tgz is tar.gz; bag.* are BagIt bags; bco.json is a
+# BioCompute Object, a description that cannot be re-imported.
+HistoryStoreFormat = Literal[
+    "rocrate.zip", "tar.gz", "tgz", "tar", "bag.zip", "bag.tar", "bag.tgz", "bco.json"
+]
 
 
 class HistoryExportRequested(Message):

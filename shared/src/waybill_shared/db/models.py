@@ -91,6 +91,17 @@ class StoredFile(Base):
     storage_key: Mapped[str] = mapped_column(String(1024))
     uploaded_at: Mapped[datetime] = _now()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set by the tracker's storage reconcile when the bytes are no longer in S3 (and
+    # cleared if they come back): the content answers 410, exports fail the file.
+    missing_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (
+        # The reconcile reads the live files in S3's (bytewise) key order.
+        Index(
+            "ix_files_live_storage_key",
+            text('storage_key COLLATE "C"'),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
 
 
 # --- provenance: histories, datasets (HDA), collections (HDCA), jobs -------------------

@@ -480,6 +480,17 @@ async def lock_expired_artifacts(conn: Connection, *, limit: int = 500) -> list[
     return [TaskRow.of(r) for r in rows]
 
 
+async def lock_completed(conn: Connection, task_ids: list[int]) -> list[TaskRow]:
+    """These tasks, those still completed, locked (skipping any another transaction holds)."""
+    rows = await conn.fetch(
+        f"""SELECT {COLUMNS} FROM tasks
+            WHERE id = ANY($1::int[]) AND status = 'completed'
+            ORDER BY id FOR UPDATE SKIP LOCKED""",
+        task_ids,
+    )
+    return [TaskRow.of(r) for r in rows]
+
+
 async def clear_artifact(conn: Connection, task_id: int) -> None:
     await conn.execute("UPDATE tasks SET artifact_key = NULL WHERE id = $1", task_id)
 

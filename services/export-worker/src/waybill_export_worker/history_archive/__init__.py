@@ -1,5 +1,7 @@
-"""History archives: a history snapshot written as `rocrate.zip` (an RO-Crate 1.1,
-Process Run Crate) or `tar.gz` (a documented layout), and read back safely. Pure: no
+"""History archives: a history snapshot written in one of Galaxy's model store formats
+(`rocrate.zip`, an RO-Crate 1.1 / Process Run Crate; `tar.gz` = `tgz` and `tar`, a
+documented layout; `bag.zip`, `bag.tar`, `bag.tgz`, BagIt bags of that layout;
+`bco.json`, a BioCompute Object that describes only) and read back safely. Pure: no
 broker, database or storage code. Layouts and limits: services/export-worker/HISTORY_ARCHIVE.md."""
 
 from waybill_export_worker.history_archive.codec import InvalidSnapshot
@@ -10,12 +12,16 @@ from waybill_export_worker.history_archive.reader import (
     read_archive,
 )
 from waybill_export_worker.history_archive.writer import (
+    FORMATS,
+    ArchiveFormat,
     ArchiveSummary,
     DatasetFileMismatch,
     write_archive,
 )
 
 __all__ = [
+    "FORMATS",
+    "ArchiveFormat",
     "ArchiveLimits",
     "ArchiveSummary",
     "DatasetFileMismatch",

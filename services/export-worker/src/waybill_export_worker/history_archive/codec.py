@@ -13,6 +13,7 @@ from waybill_export_worker.history_archive.model import (
     DatasetRecord,
     ElementRecord,
     HistorySnapshot,
+    WorkflowRecord,
 )
 
 FORMAT_VERSION = 1
@@ -27,8 +28,11 @@ TAR_MEMBERS = (
     "jobs.json",
     "implicit_collection_jobs.json",
 )
+TAR_WORKFLOWS_MEMBER = "workflows.json"  # tar layout; archives before workflows lack it
 DATASETS_DIR = "datasets/"
 DATASET_MEMBER = re.compile(r"datasets/[0-9]+_[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+WORKFLOWS_DIR = "workflows/"
+WORKFLOW_MEMBER = re.compile(r"workflows/[0-9]+_[A-Za-z0-9][A-Za-z0-9._-]{0,199}\.ga")
 
 JOB_INPUT_SOURCES = frozenset({"hda", "hdca", "dce"})
 JOB_OUTPUT_SOURCES = frozenset({"hda", "hdca"})
@@ -68,6 +72,12 @@ def member_name(record: DatasetRecord) -> str:
     )
 
 
+def workflow_member(record: WorkflowRecord) -> str:
+    """`workflows/<id>_<name>.ga`: the Galaxy workflow document, named safely as above."""
+    name = _UNSAFE.sub("_", record.name).strip("._-")[:190].rstrip("._-") or "workflow"
+    return f"{WORKFLOWS_DIR}{record.id}_{name}.ga"
+
+
 def iso8601(moment: datetime) -> str:
     """Seconds and an explicit offset, the form the Process Run Crate profile checks
     (naive datetimes are taken as UTC)."""
@@ -104,6 +114,7 @@ def check_snapshot(snapshot: HistorySnapshot) -> None:
     unique("collection", [c.id for c in snapshot.collections])
     unique("job", [j.id for j in snapshot.jobs])
     unique("implicit collection jobs", [g.id for g in snapshot.implicit_collection_jobs])
+    unique("workflow", [w.id for w in snapshot.workflows])
     for d in snapshot.datasets:
         if not _SHA256.fullmatch(d.file.sha256):
             raise InvalidSnapshot(f"dataset {d.id}: sha256 is not 64 lowercase hex digits")

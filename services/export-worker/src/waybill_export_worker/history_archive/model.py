@@ -83,6 +83,20 @@ class ImplicitCollectionJobsRecord:
 
 
 @dataclass(frozen=True)
+class WorkflowRecord:
+    """A workflow extracted from this history, with what its extraction selected: the
+    Workflow Run Crate describes it as run on those inputs, making those outputs."""
+
+    id: int
+    name: str
+    created_at: datetime
+    hda_ids: tuple[int, ...] = ()  # the datasets it takes as inputs
+    hdca_ids: tuple[int, ...] = ()  # the collections it takes as inputs
+    job_ids: tuple[int, ...] = ()  # its tool steps: plain jobs ...
+    implicit_collection_jobs_ids: tuple[int, ...] = ()  # ... and mapped runs
+
+
+@dataclass(frozen=True)
 class HistoryRecord:
     id: int
     name: str
@@ -101,3 +115,4 @@ class HistorySnapshot:
     implicit_collection_jobs: tuple[ImplicitCollectionJobsRecord, ...]
     exported_at: datetime
     include_files: bool
+    workflows: tuple[WorkflowRecord, ...] = ()

@@ -1,12 +1,15 @@
 """Reading an archive back for re-import, refusing anything unsafe or inconsistent.
 
+Every format but bco.json re-imports: rocrate.zip, tar.gz (= tgz), tar, and the BagIt
+bags bag.zip, bag.tar, bag.tgz, told apart by their first bytes and their layout.
 `read_archive` looks at every member before it answers: names (no absolute paths, no
 '..', no control characters, nothing outside the layout, no duplicates), types (regular
 files only: no links, devices, directories), sizes (member count, total expanded size,
 compression ratio: a decompression bomb stops as soon as it shows), integrity (corrupt
-or truncated archives, CRCs), the snapshot document (present, bounded, valid), and, by
-default, every dataset file's size and sha256 against its record. Nothing is written to
-disk: `extract_dataset` streams one file to a path the caller chooses, checking it again.
+or truncated archives, CRCs, a bag's manifests), the snapshot document (present,
+bounded, valid), and, by default, every dataset file's size and sha256 against its
+record. Nothing is written to disk: `extract_dataset` streams one file to a path the
+caller chooses, checking it again.
 """
 
 from __future__ import annotations
@@ -35,15 +38,30 @@ from waybill_export_worker.history_archive.codec import (
     FORMAT_VERSION,
     SNAPSHOT_MEMBER,
     TAR_MEMBERS,
+    TAR_WORKFLOWS_MEMBER,
+    WORKFLOW_MEMBER,
+    WORKFLOWS_DIR,
     InvalidSnapshot,
     check_snapshot,
     from_json,
+    workflow_member,
 )
 from waybill_export_worker.history_archive.model import DatasetRecord, HistorySnapshot
 
 CHUNK = 1024 * 1024
-ZIP_LAYOUT = frozenset({SNAPSHOT_MEMBER, CRATE_MEMBER})
-TAR_LAYOUT = frozenset(TAR_MEMBERS)
+CRATE_LAYOUT = frozenset({SNAPSHOT_MEMBER, CRATE_MEMBER})
+TAR_LAYOUT = frozenset({*TAR_MEMBERS, TAR_WORKFLOWS_MEMBER})
+# A bag's tag files. Only the sha256 manifests are checked (the ones Waybill writes);
+# manifests of other algorithms that another tool added are allowed and left alone.
+BAG_TAGS = frozenset(
+    {"bagit.txt", "bag-info.txt"}
+    | {
+        f"{kind}-{alg}.txt"
+        for kind in ("manifest", "tagmanifest")
+        for alg in ("md5", "sha1", "sha256", "sha512")
+    }
+)
+BAG_PAYLOAD = "data/"
 
 try:  # ISA-L's igzip: the same gzip streams, decompressed several times faster
     from isal import igzip, isal_zlib
@@ -87,7 +105,8 @@ class ArchiveLimits:
     verify_files: bool = True  # check every file's size and sha256 when opening
 
 
-def check_member_name(name: str, layout: frozenset[str]) -> None:
+def check_member_name(name: str) -> None:
+    """Safe whatever the layout: no empty, absolute, Windows, '..' or control names."""
     if not name:
         raise UnsafeArchive("a member has an empty name")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
@@ -98,10 +117,46 @@ def check_member_name(name: str, layout: frozenset[str]) -> None:
         raise UnsafeArchive(f"member {name!r} has a backslash (a Windows path)")
     if ".." in name.split("/"):
         raise UnsafeArchive(f"member {name!r} points outside the archive ('..')")
-    if name not in layout and not (
-        name.startswith(DATASETS_DIR) and DATASET_MEMBER.fullmatch(name)
-    ):
-        raise UnsafeArchive(f"member {name!r} is not part of the history archive layout")
+
+
+def _in_layout(name: str, layout: frozenset[str]) -> bool:
+    return (
+        name in layout
+        or (name.startswith(DATASETS_DIR) and DATASET_MEMBER.fullmatch(name) is not None)
+        or (name.startswith(WORKFLOWS_DIR) and WORKFLOW_MEMBER.fullmatch(name) is not None)
+    )
+
+
+class _Placement:
+    """Where each member belongs: the archive's own layout (a plain archive), or a
+    BagIt bag, whose one top-level directory holds tag files and, under data/, the tar
+    layout. Members are named by their place in the layout from here on."""
+
+    def __init__(self, layout: frozenset[str]) -> None:
+        self.layout = layout
+        self.bag: str | None = None  # the bag's directory
+        self.plain = False
+
+    def place(self, name: str) -> tuple[str, str]:
+        """("layout" | "tag", the name within the layout or the bag)."""
+        check_member_name(name)
+        top, _, rest = name.partition("/")
+        if _in_layout(name, self.layout) or not rest:
+            if self.bag is not None:
+                raise UnsafeArchive(f"member {name!r} is outside the bag's directory")
+            if not _in_layout(name, self.layout):
+                raise UnsafeArchive(f"member {name!r} is not part of the history archive layout")
+            self.plain = True
+            return "layout", name
+        if self.plain or (self.bag is not None and top != self.bag):
+            raise UnsafeArchive(f"member {name!r} is not part of the history archive layout")
+        self.bag = top
+        if rest in BAG_TAGS:
+            return "tag", rest
+        payload = rest.removeprefix(BAG_PAYLOAD)
+        if payload == rest or not _in_layout(payload, TAR_LAYOUT):
+            raise UnsafeArchive(f"member {name!r} is not part of the history archive layout")
+        return "layout", payload
 
 
 class OpenedArchive:
@@ -193,17 +248,26 @@ def _read(member: str, src: IO[bytes]) -> bytes:
 
 
 def read_archive(path: Path, *, limits: ArchiveLimits | None = None) -> OpenedArchive:
-    """Open a rocrate.zip or tar.gz history archive (told apart by their magic bytes),
-    check it, and answer its snapshot. Raises UnsafeArchive saying why it was refused."""
+    """Open a history archive in any re-importable format (told apart by its first
+    bytes and its layout), check it, and answer its snapshot. Raises UnsafeArchive
+    saying why it was refused; a bco.json is refused as the description it is."""
     limits = limits or ArchiveLimits()
     with path.open("rb") as f:
-        magic = f.read(4)
-    if magic[:2] == b"PK":
+        head = f.read(512)
+    if head[:2] == b"PK":
         reader: _Zip | _Tar = _Zip(path, limits)
-    elif magic[:2] == b"\x1f\x8b":
-        reader = _Tar(path, limits)
+    elif head[:2] == b"\x1f\x8b":
+        reader = _Tar(path, limits, compressed=True)
+    elif head[257:262] == b"ustar":
+        reader = _Tar(path, limits, compressed=False)
+    elif head.lstrip()[:1] == b"{":
+        raise UnsafeArchive(
+            "a JSON document, not an archive: a bco.json (BioCompute Object) describes a "
+            "history and cannot be re-imported; export it as rocrate.zip, tar.gz, tgz, tar, "
+            "bag.zip, bag.tar or bag.tgz to re-import it"
+        )
     else:
-        raise UnsafeArchive("not a history archive: neither a zip nor a gzip file")
+        raise UnsafeArchive("not a history archive: neither a zip nor a (gzipped) tar file")
     try:
         reader.scan()
         document, files = reader.document()
@@ -236,6 +300,12 @@ def read_archive(path: Path, *, limits: ArchiveLimits | None = None) -> OpenedAr
         for member in reader.dataset_members:
             if member not in referenced:
                 raise UnsafeArchive(f"{member} is not the file of any dataset of the snapshot")
+        workflows = {workflow_member(w) for w in snapshot.workflows}
+        for member in reader.workflow_members:
+            if member not in workflows:
+                raise UnsafeArchive(f"{member} is not the document of any workflow of the snapshot")
+        if reader.bag is not None:
+            reader.bag.check(reader, {m: records[i] for m, i in referenced.items()})
         if limits.verify_files:
             reader.verify({member: records[i] for member, i in referenced.items()})
     except UnsafeArchive:
@@ -271,15 +341,106 @@ def _files_map(raw: Any) -> dict[int, str]:
     return files
 
 
-class _Zip:
-    fmt = "rocrate.zip"
+def _tar_layout_document(json_members: dict[str, bytes]) -> tuple[Any, dict[int, str]]:
+    """The snapshot from the tar layout's JSON members (a tar or a bag's payload)."""
+    parts: dict[str, Any] = {}
+    for name in TAR_MEMBERS:
+        if name not in json_members:
+            raise UnsafeArchive(f"{name} is missing: not a Waybill history archive")
+        parts[name] = _parse_json(name, json_members[name])
+    workflows: Any = []
+    if TAR_WORKFLOWS_MEMBER in json_members:
+        workflows = _parse_json(TAR_WORKFLOWS_MEMBER, json_members[TAR_WORKFLOWS_MEMBER])
+    head, datasets = parts["history.json"], parts["datasets.json"]
+    if not isinstance(head, dict):
+        raise UnsafeArchive("history.json is not a JSON object")
+    if not isinstance(datasets, list) or not all(isinstance(d, dict) for d in datasets):
+        raise UnsafeArchive("datasets.json is not a list of objects")
+    files: dict[int, str] = {}
+    for d in datasets:
+        member = d.pop("path", None)
+        if member is not None:
+            if not isinstance(member, str) or not isinstance(d.get("id"), int):
+                raise UnsafeArchive(f"datasets.json: invalid path {member!r}")
+            if d["id"] in files:
+                raise UnsafeArchive(f"datasets.json: dataset {d['id']} appears twice")
+            files[d["id"]] = member
+    document = {
+        "format_version": head.get("format_version", FORMAT_VERSION),
+        "history": head.get("history"),
+        "exported_at": head.get("exported_at"),
+        "include_files": head.get("include_files"),
+        "datasets": datasets,
+        "collections": parts["collections.json"],
+        "jobs": parts["jobs.json"],
+        "implicit_collection_jobs": parts["implicit_collection_jobs.json"],
+        "workflows": workflows,
+    }
+    return document, files
 
+
+class _Bag:
+    """A BagIt bag's tag files, and the checks RFC 8493 asks of a complete, valid bag:
+    bagit.txt, a sha256 manifest listing every payload file (and nothing else) with its
+    checksum, and the sha256 tag manifest's checksums of the tag files."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tags: dict[str, bytes] = {}
+
+    def check(self, reader: _Zip | _Tar, datasets: dict[str, DatasetRecord]) -> None:
+        if "bagit.txt" not in self.tags:
+            raise UnsafeArchive(f"bag {self.name!r} has no bagit.txt")
+        if not self.tags["bagit.txt"].startswith(b"BagIt-Version: "):
+            raise UnsafeArchive(f"bag {self.name!r}: bagit.txt does not declare a BagIt-Version")
+        if "manifest-sha256.txt" not in self.tags:
+            raise UnsafeArchive(f"bag {self.name!r} has no manifest-sha256.txt")
+        manifest = self._manifest("manifest-sha256.txt")
+        payload = {BAG_PAYLOAD + m for m in reader.payload_members()}
+        for path in sorted(payload ^ set(manifest)):
+            where = "missing from the manifest" if path in payload else "missing from the bag"
+            raise UnsafeArchive(f"bag {self.name!r}: {path} is {where}")
+        for path, sha256 in manifest.items():
+            member = path.removeprefix(BAG_PAYLOAD)
+            record = datasets.get(member)
+            # A dataset file is checked against its record (verify_files); the record
+            # and the manifest must agree. Everything else is hashed here.
+            actual = record.file.sha256 if record is not None else reader.sha256(member)
+            if actual != sha256:
+                raise UnsafeArchive(f"bag {self.name!r}: {path} does not match its manifest")
+        if "tagmanifest-sha256.txt" in self.tags:
+            for path, sha256 in self._manifest("tagmanifest-sha256.txt").items():
+                data = self.tags.get(path)
+                if data is None or hashlib.sha256(data).hexdigest() != sha256:
+                    raise UnsafeArchive(f"bag {self.name!r}: tag file {path} does not match")
+
+    def _manifest(self, tag: str) -> dict[str, str]:
+        entries: dict[str, str] = {}
+        for line in self.tags[tag].decode("utf-8", "replace").splitlines():
+            if not line.strip():
+                continue
+            sha256, _, path = line.strip().partition(" ")
+            path = path.strip().replace("%0D", "\r").replace("%0A", "\n").replace("%25", "%")
+            if len(sha256) != 64 or not path or path in entries:
+                raise UnsafeArchive(f"bag {self.name!r}: {tag} has an invalid line {line[:80]!r}")
+            entries[path] = sha256.lower()
+        return entries
+
+
+class _Zip:
     def __init__(self, path: Path, limits: ArchiveLimits) -> None:
         self.path = path
         self.limits = limits
         self.archive: zipfile.ZipFile | None = None
+        self.placement = _Placement(CRATE_LAYOUT)
+        self.bag: _Bag | None = None
         self.dataset_members: dict[str, zipfile.ZipInfo] = {}
+        self.workflow_members: dict[str, zipfile.ZipInfo] = {}
         self.metadata: dict[str, zipfile.ZipInfo] = {}
+
+    @property
+    def fmt(self) -> str:
+        return "bag.zip" if self.bag is not None else "rocrate.zip"
 
     def _precheck_entries(self) -> None:
         """The member count from the end record, before zipfile reads every entry of a
@@ -304,11 +465,12 @@ class _Zip:
             raise UnsafeArchive(f"{len(infos)} members; at most {limits.max_members}")
         total = 0
         seen: set[str] = set()
+        tags: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             name = info.filename
             if info.orig_filename != name:
                 raise UnsafeArchive(f"member {info.orig_filename!r} has an invalid name")
-            check_member_name(name, ZIP_LAYOUT)
+            kind, placed = self.placement.place(name)
             if name in seen:
                 raise UnsafeArchive(f"member {name!r} appears twice")
             seen.add(name)
@@ -335,10 +497,14 @@ class _Zip:
                     f"member {name!r} expands {info.file_size // max(info.compress_size, 1)}x "
                     f"(at most {limits.max_ratio:g}x): a decompression bomb"
                 )
-            if name.startswith(DATASETS_DIR):
-                self.dataset_members[name] = info
+            if kind == "tag":
+                tags[placed] = info
+            elif placed.startswith(DATASETS_DIR):
+                self.dataset_members[placed] = info
+            elif placed.startswith(WORKFLOWS_DIR):
+                self.workflow_members[placed] = info
             else:
-                self.metadata[name] = info
+                self.metadata[placed] = info
         # Members whose data overlap (the same bytes expanded many times) are a bomb.
         ordered = sorted(infos, key=lambda i: i.header_offset)
         for before, after in itertools.pairwise(ordered):
@@ -347,20 +513,30 @@ class _Zip:
                     f"members {before.filename!r} and {after.filename!r} overlap: "
                     "a decompression bomb"
                 )
+        if self.placement.bag is not None:
+            self.bag = _Bag(self.placement.bag)
+            for tag, info in tags.items():
+                self.bag.tags[tag] = self._read_bounded(info, tag)
 
-    def _read_json(self, name: str) -> Any:
+    def _read_bounded(self, info: zipfile.ZipInfo, name: str) -> bytes:
         assert self.archive is not None
-        info = self.metadata.get(name)
-        if info is None:
-            raise UnsafeArchive(f"{name} is missing: not a Waybill history archive")
         limit = self.limits.max_metadata_bytes
         if info.file_size > limit:
             raise UnsafeArchive(f"{name} is larger than {limit} bytes")
         with self.archive.open(info) as f:
-            data = f.read(limit + 1)
-        return _parse_json(name, data)
+            return f.read(limit + 1)
+
+    def _read_json(self, name: str) -> Any:
+        info = self.metadata.get(name)
+        if info is None:
+            raise UnsafeArchive(f"{name} is missing: not a Waybill history archive")
+        return _parse_json(name, self._read_bounded(info, name))
 
     def document(self) -> tuple[Any, dict[int, str]]:
+        if self.bag is not None:
+            return _tar_layout_document(
+                {name: self._read_bounded(info, name) for name, info in self.metadata.items()}
+            )
         crate = self._read_json(CRATE_MEMBER)
         if not (
             isinstance(crate, dict)
@@ -372,6 +548,22 @@ class _Zip:
         if not isinstance(document, dict):
             raise UnsafeArchive(f"{SNAPSHOT_MEMBER} is not a JSON object")
         return document, _files_map(document.pop("files", {}))
+
+    def payload_members(self) -> list[str]:
+        return [*self.dataset_members, *self.workflow_members, *self.metadata]
+
+    def sha256(self, member: str) -> str:
+        assert self.archive is not None
+        info = (
+            self.dataset_members.get(member)
+            or self.workflow_members.get(member)
+            or self.metadata[member]
+        )
+        digest = hashlib.sha256()
+        with self.archive.open(info) as src:
+            while chunk := _read(member, src):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def verify(self, records: dict[str, DatasetRecord]) -> None:
         assert self.archive is not None
@@ -389,21 +581,33 @@ class _Zip:
 
 
 class _Tar:
-    """One pass over the gzip stream checks every member, keeps the (bounded) JSON
-    documents and hashes the dataset files; extract_dataset seeks back later."""
+    """One pass over the (gzip) stream checks every member, keeps the (bounded) JSON
+    documents and tag files, and hashes the dataset and workflow files;
+    extract_dataset seeks back later."""
 
-    fmt = "tar.gz"
-
-    def __init__(self, path: Path, limits: ArchiveLimits) -> None:
+    def __init__(self, path: Path, limits: ArchiveLimits, *, compressed: bool) -> None:
         self.path = path
         self.limits = limits
+        self.compressed = compressed
         self.raw = path.open("rb")
+        self.gz: gzip.GzipFile | None = None
         self.archive: tarfile.TarFile | None = None
+        self.placement = _Placement(TAR_LAYOUT)
+        self.bag: _Bag | None = None
         self.dataset_members: dict[str, tarfile.TarInfo] = {}
+        self.workflow_members: dict[str, tarfile.TarInfo] = {}
         self.json: dict[str, bytes] = {}
         self.hashes: dict[str, tuple[int, str]] = {}
 
+    @property
+    def fmt(self) -> str:
+        if self.bag is not None:
+            return "bag.tgz" if self.compressed else "bag.tar"
+        return "tar.gz" if self.compressed else "tar"
+
     def _check_ratio(self, expanded: int) -> None:
+        if not self.compressed:
+            return
         compressed = max(self.raw.tell(), 1)
         if (
             expanded > self.limits.ratio_floor_bytes
@@ -414,27 +618,31 @@ class _Tar:
                 f"(at most {self.limits.max_ratio:g}x): a decompression bomb"
             )
 
+    def _open(self) -> tarfile.TarFile:
+        if not self.compressed:
+            return tarfile.open(fileobj=self.raw, mode="r:")
+        if igzip is not None:
+            self.gz = igzip.IGzipFile(fileobj=self.raw, mode="rb")
+            return tarfile.open(fileobj=self.gz, mode="r:")
+        return tarfile.open(fileobj=self.raw, mode="r:gz")  # pragma: no cover
+
     def scan(self) -> None:
         limits = self.limits
-        if igzip is not None:
-            self.gz: gzip.GzipFile = igzip.IGzipFile(fileobj=self.raw, mode="rb")
-            self.archive = tarfile.open(fileobj=self.gz, mode="r:")  # noqa: SIM115 (closed by close())
-        else:  # pragma: no cover
-            self.archive = tarfile.open(fileobj=self.raw, mode="r:gz")  # noqa: SIM115
-        archive = self.archive
+        self.archive = archive = self._open()
         total = 0
         count = 0
+        tags: dict[str, bytes] = {}
         while (member := archive.next()) is not None:
             count += 1
             if count > limits.max_members:
                 raise UnsafeArchive(f"more than {limits.max_members} members")
             name = member.name
-            check_member_name(name, TAR_LAYOUT)
+            kind, placed = self.placement.place(name)
             if member.type not in (tarfile.REGTYPE, tarfile.AREGTYPE) or member.issparse():
                 raise UnsafeArchive(
                     f"member {name!r} is not a regular file (a link, device, directory or sparse file)"
                 )
-            if name in self.dataset_members or name in self.json:
+            if placed in self.hashes or placed in self.json or placed in tags:
                 raise UnsafeArchive(f"member {name!r} appears twice")
             total += member.size
             if total > limits.max_total_bytes:
@@ -445,8 +653,13 @@ class _Tar:
             src = archive.extractfile(member)
             assert src is not None
             offset = member.offset_data
-            if name.startswith(DATASETS_DIR):
-                self.dataset_members[name] = member
+            if kind == "layout" and placed.startswith((DATASETS_DIR, WORKFLOWS_DIR)):
+                members = (
+                    self.dataset_members
+                    if placed.startswith(DATASETS_DIR)
+                    else self.workflow_members
+                )
+                members[placed] = member
                 digest = hashlib.sha256()
                 read = 0
                 while chunk := src.read(CHUNK):
@@ -455,7 +668,7 @@ class _Tar:
                     self._check_ratio(offset + read)
                 if read != member.size:
                     raise EOFError(f"{name} is truncated")
-                self.hashes[name] = (read, digest.hexdigest())
+                self.hashes[placed] = (read, digest.hexdigest())
             else:
                 if member.size > limits.max_metadata_bytes:
                     raise UnsafeArchive(f"{name} is larger than {limits.max_metadata_bytes} bytes")
@@ -463,41 +676,23 @@ class _Tar:
                 if len(data) != member.size:
                     raise EOFError(f"{name} is truncated")
                 self._check_ratio(offset + len(data))
-                self.json[name] = data
+                (tags if kind == "tag" else self.json)[placed] = data
         if count == 0:
             raise UnsafeArchive("an empty archive")
+        if self.placement.bag is not None:
+            self.bag = _Bag(self.placement.bag)
+            self.bag.tags = tags
 
     def document(self) -> tuple[Any, dict[int, str]]:
-        parts: dict[str, Any] = {}
-        for name in TAR_MEMBERS:
-            if name not in self.json:
-                raise UnsafeArchive(f"{name} is missing: not a Waybill history archive")
-            parts[name] = _parse_json(name, self.json.pop(name))
-        head, datasets = parts["history.json"], parts["datasets.json"]
-        if not isinstance(head, dict):
-            raise UnsafeArchive("history.json is not a JSON object")
-        if not isinstance(datasets, list) or not all(isinstance(d, dict) for d in datasets):
-            raise UnsafeArchive("datasets.json is not a list of objects")
-        files: dict[int, str] = {}
-        for d in datasets:
-            member = d.pop("path", None)
-            if member is not None:
-                if not isinstance(member, str) or not isinstance(d.get("id"), int):
-                    raise UnsafeArchive(f"datasets.json: invalid path {member!r}")
-                if d["id"] in files:
-                    raise UnsafeArchive(f"datasets.json: dataset {d['id']} appears twice")
-                files[d["id"]] = member
-        document = {
-            "format_version": head.get("format_version", FORMAT_VERSION),
-            "history": head.get("history"),
-            "exported_at": head.get("exported_at"),
-            "include_files": head.get("include_files"),
-            "datasets": datasets,
-            "collections": parts["collections.json"],
-            "jobs": parts["jobs.json"],
-            "implicit_collection_jobs": parts["implicit_collection_jobs.json"],
-        }
-        return document, files
+        return _tar_layout_document(self.json)
+
+    def payload_members(self) -> list[str]:
+        return [*self.hashes, *self.json]
+
+    def sha256(self, member: str) -> str:
+        if member in self.json:
+            return hashlib.sha256(self.json[member]).hexdigest()
+        return self.hashes[member][1]
 
     def verify(self, records: dict[str, DatasetRecord]) -> None:
         for member, record in records.items():
@@ -518,6 +713,6 @@ class _Tar:
     def close(self) -> None:
         if self.archive is not None:
             self.archive.close()
-        if getattr(self, "gz", None) is not None:
+        if self.gz is not None:
             self.gz.close()
         self.raw.close()

@@ -1,23 +1,42 @@
 """ro-crate-metadata.json: an RO-Crate 1.1 conforming to the Process Run Crate profile
 (0.5). Datasets are `File` entities; each job is a `CreateAction` with its tool as
 `instrument`, its inputs as `object` and its outputs as `result`; collections are
-`Dataset`/`Collection` entities whose `hasPart` follows the element tree. Waybill's own
-properties (hid, flags, source ids) use the `waybill:` prefix added to the context.
-The crate is for standard tools; re-import reads waybill-history.json."""
+`Dataset`/`Collection` entities whose `hasPart` follows the element tree. A history
+that holds workflows extracted from it is also a Workflow Run Crate (0.5): the newest
+workflow is the crate's `mainEntity`, and each workflow is the `instrument` of a
+`CreateAction` from the inputs its extraction selected to the outputs of its steps.
+
+Every term is schema.org's (through the RO-Crate 1.1 context) except `sha256`, which
+the 1.1 context predates: it is schema.org's `sha256` too, mapped in the @context as
+the newer RO-Crate contexts map it. What only Waybill needs (flags, source ids, element
+identifiers) is in waybill-history.json, which re-import reads."""
 
 from __future__ import annotations
 
 import mimetypes
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from waybill_export_worker.history_archive.codec import iso8601
-from waybill_export_worker.history_archive.model import ElementRecord, HistorySnapshot
+from waybill_export_worker.history_archive.codec import iso8601, workflow_member
+from waybill_export_worker.history_archive.model import (
+    ElementRecord,
+    HistorySnapshot,
+    WorkflowRecord,
+)
 
 RO_CRATE = "https://w3id.org/ro/crate/1.1"
 RO_CRATE_CONTEXT = "https://w3id.org/ro/crate/1.1/context"
+# The one term the 1.1 context lacks; RO-Crate 1.2 and later map it the same way.
+EXTRA_TERMS = {"sha256": "http://schema.org/sha256"}
 PROCESS_RUN_CRATE = "https://w3id.org/ro/wfrun/process/0.5"
-WAYBILL = "https://waybill.example/terms#"
+WORKFLOW_RUN_CRATE = "https://w3id.org/ro/wfrun/workflow/0.5"
+WORKFLOW_RO_CRATE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
+GALAXY = "https://w3id.org/workflowhub/workflow-ro-crate#galaxy"
+PROFILES = {
+    PROCESS_RUN_CRATE: ("Process Run Crate", "0.5"),
+    WORKFLOW_RUN_CRATE: ("Workflow Run Crate", "0.5"),
+    WORKFLOW_RO_CRATE: ("Workflow RO-Crate", "1.0"),
+}
 LICENSE = "https://spdx.org/licenses/CC-BY-4.0"
 COMPLETED = "http://schema.org/CompletedActionStatus"
 FAILED = "http://schema.org/FailedActionStatus"
@@ -53,6 +72,14 @@ def media_type(extension: str) -> str:
     )
 
 
+class ArchivedFile(NamedTuple):
+    """A file in the archive: its member name, size and sha256."""
+
+    member: str
+    size: int
+    sha256: str
+
+
 def _ref(entity_id: str) -> dict[str, str]:
     return {"@id": entity_id}
 
@@ -62,20 +89,25 @@ def _refs(items: list[dict[str, str]]) -> dict[str, str] | list[dict[str, str]]:
     return items[0] if len(items) == 1 else items
 
 
-def _tool_url(tool_id: str) -> dict[str, str]:
+def tool_repository(tool_id: str) -> str | None:
     """The repository page of a Tool Shed tool (<host>/repos/<owner>/<repo>/<tool>/<v>)."""
     parts = tool_id.split("/")
     if len(parts) >= 4 and parts[1] == "repos" and "." in parts[0] and " " not in tool_id:
-        return {"url": f"https://{parts[0]}/view/{parts[2]}/{parts[3]}"}
-    return {}
+        return f"https://{parts[0]}/view/{parts[2]}/{parts[3]}"
+    return None
 
 
 def crate_metadata(
-    snapshot: HistorySnapshot, paths: dict[int, str], snapshot_member: str
+    snapshot: HistorySnapshot,
+    dataset_files: dict[int, ArchivedFile],
+    workflow_files: dict[int, ArchivedFile],
+    snapshot_member: str,
 ) -> dict[str, Any]:
-    """The JSON-LD document. `paths` maps a dataset id to its member in the archive;
-    datasets exported without their file are `#dataset-<id>` contextual entities."""
+    """The JSON-LD document. `dataset_files` maps a dataset id to its file in the archive;
+    datasets exported without their file are `#dataset-<id>` contextual entities.
+    `workflow_files` maps a workflow id to its .ga document in the archive."""
     history = snapshot.history
+    paths = {i: f.member for i, f in dataset_files.items()}
     datasets = {d.id: d for d in snapshot.datasets}
     collections = {c.id: c for c in snapshot.collections}
     elements: dict[int, ElementRecord] = {}
@@ -85,15 +117,7 @@ def crate_metadata(
             e = stack.pop()
             elements[e.id] = e
             stack.extend(e.elements)
-    job_ids = {j.id for j in snapshot.jobs}
     outside: dict[str, dict[str, Any]] = {}  # referenced, but not part of this export
-
-    def created_by(job: int | None) -> dict[str, Any]:
-        if job is None:
-            return {}
-        if job in job_ids:
-            return {"waybill:createdBy": _ref(f"#job-{job}")}
-        return {"waybill:creatingJobId": job}
 
     def dataset_id(item: int) -> str:
         if item in paths:
@@ -103,7 +127,6 @@ def crate_metadata(
                 "@id": f"#dataset-{item}",
                 "@type": "CreativeWork",
                 "name": f"dataset {item} (not part of this export)",
-                "waybill:id": item,
             }
         return f"#dataset-{item}"
 
@@ -113,7 +136,6 @@ def crate_metadata(
                 "@id": f"#collection-{item}",
                 "@type": ["Dataset", "Collection"],
                 "name": f"collection {item} (not part of this export)",
-                "waybill:id": item,
             }
         return f"#collection-{item}"
 
@@ -126,7 +148,6 @@ def crate_metadata(
                 "@id": f"#element-{item}",
                 "@type": ["Dataset", "Collection"],
                 "name": f"collection element {item} (not part of this export)",
-                "waybill:id": item,
             }
         return f"#element-{item}"
 
@@ -148,14 +169,11 @@ def crate_metadata(
             "contentSize": str(d.file.size),
             "sha256": d.file.sha256,
             "identifier": f"hid:{d.hid}",
-            "waybill:id": d.id,
-            "waybill:hid": d.hid,
-            "waybill:extension": d.extension,
-            "waybill:state": d.state,
-            "waybill:visible": d.visible,
-            "waybill:deleted": d.deleted,
-            **({"waybill:copiedFrom": d.copied_from_id} if d.copied_from_id is not None else {}),
-            **created_by(d.creating_job_id),
+            **(
+                {"isBasedOn": _ref(dataset_id(d.copied_from_id))}
+                if d.copied_from_id is not None
+                else {}
+            ),
         }
         if d.id not in paths:
             entity["description"] = "Exported without its file."
@@ -178,16 +196,11 @@ def crate_metadata(
                 "description": f"A {c.collection_type} collection of {len(c.elements)} elements",
                 "identifier": f"hid:{c.hid}",
                 "hasPart": _refs(parts(c.elements)),
-                "waybill:id": c.id,
-                "waybill:hid": c.hid,
-                "waybill:collectionType": c.collection_type,
-                "waybill:visible": c.visible,
-                "waybill:deleted": c.deleted,
                 **(
-                    {"waybill:copiedFrom": c.copied_from_id} if c.copied_from_id is not None else {}
+                    {"isBasedOn": _ref(collection_id(c.copied_from_id))}
+                    if c.copied_from_id is not None
+                    else {}
                 ),
-                **created_by(c.creating_job_id),
-                "waybill:elementIdentifiers": [e.identifier for e in c.elements],
             }
         )
         stack = list(c.elements)
@@ -202,9 +215,6 @@ def crate_metadata(
                     "name": e.identifier,
                     "description": f"Element {e.identifier!r} ({e.child_collection_type}) of collection {c.name!r}",
                     "hasPart": _refs(parts(e.elements)),
-                    "waybill:id": e.id,
-                    "waybill:collectionType": e.child_collection_type,
-                    "waybill:elementIdentifiers": [child.identifier for child in e.elements],
                 }
             )
             stack.extend(e.elements)
@@ -224,7 +234,7 @@ def crate_metadata(
                 "name": j.tool_id,
                 "identifier": j.tool_id,
                 **({"softwareVersion": j.tool_version} if j.tool_version else {}),
-                **_tool_url(j.tool_id),
+                **({"url": url} if (url := tool_repository(j.tool_id)) else {}),
             },
         )
         action: dict[str, Any] = {
@@ -236,13 +246,6 @@ def crate_metadata(
             "startTime": iso8601(j.created_at),
             "object": _refs([ref(i.src, i.id) for i in j.inputs]),
             "result": _refs([ref(o.src, o.id) for o in j.outputs]),
-            "waybill:id": j.id,
-            "waybill:state": j.state,
-            **(
-                {"waybill:implicitCollectionJobs": j.implicit_collection_jobs_id}
-                if j.implicit_collection_jobs_id is not None
-                else {}
-            ),
         }
         if j.state == "ok":
             action["actionStatus"] = COMPLETED
@@ -251,6 +254,15 @@ def crate_metadata(
         if agent:
             action["agent"] = _ref("#owner")
         actions.append(action)
+
+    # Newest first: the first is the crate's mainEntity.
+    extracted = sorted(
+        (w for w in snapshot.workflows if w.id in workflow_files),
+        key=lambda w: (w.created_at, w.id),
+        reverse=True,
+    )
+    workflows = [_workflow_entity(w, workflow_files[w.id]) for w in extracted]
+    workflow_runs = [_workflow_run(w, snapshot, ref, agent=bool(agent)) for w in extracted]
 
     root = {
         "@id": "./",
@@ -263,30 +275,42 @@ def crate_metadata(
         "datePublished": iso8601(snapshot.exported_at),
         "dateModified": iso8601(history.update_time),
         "license": _ref(LICENSE),
-        "conformsTo": _ref(PROCESS_RUN_CRATE),
-        "hasPart": _refs([_ref(f["@id"]) for f in files] + [_ref(snapshot_member)]),
-        "mentions": _refs(
-            [_ref(a["@id"]) for a in actions] + [_ref(c["@id"]) for c in collection_entities]
+        "hasPart": _refs(
+            [_ref(f["@id"]) for f in files]
+            + [_ref(w["@id"]) for w in workflows]
+            + [_ref(snapshot_member)]
         ),
-        "waybill:historyId": history.id,
-        "waybill:contentVersion": history.content_version,
+        "mentions": _refs(
+            [_ref(a["@id"]) for a in (*workflow_runs, *actions)]
+            + [_ref(c["@id"]) for c in collection_entities]
+        ),
     }
+    profiles = [PROCESS_RUN_CRATE]
+    if workflows:
+        profiles += [WORKFLOW_RUN_CRATE, WORKFLOW_RO_CRATE]
+        root["mainEntity"] = _ref(workflows[0]["@id"])
+    root["conformsTo"] = _refs([_ref(p) for p in profiles])
     return {
-        "@context": [RO_CRATE_CONTEXT, {"waybill": WAYBILL}],
+        "@context": [RO_CRATE_CONTEXT, EXTRA_TERMS],
         "@graph": [
             {
                 "@id": "ro-crate-metadata.json",
                 "@type": "CreativeWork",
-                "conformsTo": _ref(RO_CRATE),
+                "conformsTo": _refs(
+                    [_ref(RO_CRATE), *([_ref(WORKFLOW_RO_CRATE)] if workflows else [])]
+                ),
                 "about": _ref("./"),
             },
             root,
-            {
-                "@id": PROCESS_RUN_CRATE,
-                "@type": "CreativeWork",
-                "name": "Process Run Crate",
-                "version": "0.5",
-            },
+            *(
+                {
+                    "@id": p,
+                    "@type": "CreativeWork",
+                    "name": PROFILES[p][0],
+                    "version": PROFILES[p][1],
+                }
+                for p in profiles
+            ),
             {"@id": LICENSE, "@type": "CreativeWork", "name": "CC BY 4.0"},
             {
                 "@id": snapshot_member,
@@ -303,5 +327,68 @@ def crate_metadata(
             *outside.values(),
             *tools.values(),
             *actions,
+            *workflows,
+            *([GALAXY_LANGUAGE] if workflows else []),
+            *workflow_runs,
         ],
     }
+
+
+GALAXY_LANGUAGE = {
+    "@id": GALAXY,
+    "@type": "ComputerLanguage",
+    "name": "Galaxy",
+    "identifier": {"@id": "https://galaxyproject.org/"},
+    "url": {"@id": "https://galaxyproject.org/"},
+}
+
+
+def _workflow_entity(workflow: WorkflowRecord, stored: ArchivedFile) -> dict[str, Any]:
+    return {
+        "@id": stored.member,
+        "@type": ["File", "SoftwareSourceCode", "ComputationalWorkflow"],
+        "name": workflow.name,
+        "description": "A Galaxy workflow (.ga) extracted from this history.",
+        "programmingLanguage": _ref(GALAXY),
+        "version": "1",  # the .ga document's own version: an extraction is its first
+        "encodingFormat": "application/json",
+        "contentSize": str(stored.size),
+        "sha256": stored.sha256,
+        "dateCreated": iso8601(workflow.created_at),
+    }
+
+
+def _workflow_run(
+    workflow: WorkflowRecord,
+    snapshot: HistorySnapshot,
+    ref: Any,
+    *,
+    agent: bool,
+) -> dict[str, Any]:
+    """The workflow as run in this history: from the inputs its extraction selected to
+    what its steps (the selected jobs and mapped runs) made, over their time span."""
+    groups = set(workflow.implicit_collection_jobs_ids)
+    steps = [
+        j
+        for j in snapshot.jobs
+        if j.id in workflow.job_ids or j.implicit_collection_jobs_id in groups
+    ]
+    outputs = [
+        ref(o.src, o.id) for j in steps if j.implicit_collection_jobs_id is None for o in j.outputs
+    ] + [ref("hdca", c.id) for c in snapshot.collections if c.implicit_collection_jobs_id in groups]
+    run: dict[str, Any] = {
+        "@id": f"#workflow-run-{workflow.id}",
+        "@type": "CreateAction",
+        "name": f"Run of workflow {workflow.name}",
+        "description": f"Workflow {workflow.id}, {workflow.name!r}, as its steps ran in this history",
+        "instrument": _ref(workflow_member(workflow)),
+        "object": _refs(
+            [ref("hda", i) for i in workflow.hda_ids] + [ref("hdca", i) for i in workflow.hdca_ids]
+        ),
+        "result": _refs(outputs),
+    }
+    if steps:
+        run["startTime"] = min(iso8601(j.created_at) for j in steps)  # UTC: sortable
+    if agent:
+        run["agent"] = _ref("#owner")
+    return {k: v for k, v in run.items() if v != []}

@@ -211,39 +211,40 @@ class _Plan:
 def _plan(graph: ProvenanceGraph, request: ExtractionRequest) -> _Plan:
     named_datasets = dict(zip(request.hda_ids, request.dataset_names, strict=False))
     named_collections = dict(zip(request.hdca_ids, request.dataset_collection_names, strict=False))
-    # Input steps in history order, whatever the order of the request.
+    # Input steps in history order, whatever the order of the request. An input
+    # without a caller's name is named after its dataset or collection (as Galaxy's
+    # extraction form fills it in); step labels must be unique, so, as in Galaxy, a
+    # default name becomes the label only where no earlier input (and no name the
+    # caller gave) has it already. Names the caller gives are unique (checked above).
     datasets = sorted(request.hda_ids, key=lambda i: (graph.datasets[i].hid, i))
     collections = sorted(request.hdca_ids, key=lambda i: (graph.collections[i].hid, i))
+    labels_taken = set(named_datasets.values()) | set(named_collections.values())
     inputs: list[dict[str, Any]] = []
     input_of: dict[Key, int] = {}
+
+    def input_step(kind: str, given: str | None, default: str, **fields: Any) -> int:
+        label: str | None = given
+        if given is None and default not in labels_taken:
+            label = default
+            labels_taken.add(default)
+        inputs.append({"kind": kind, "name": given or default, "label": label, **fields})
+        return len(inputs) - 1
+
     for dataset_id in datasets:
         d = graph.datasets[dataset_id]
-        step = len(inputs)
-        inputs.append(
-            {
-                "kind": "data_input",
-                "label": named_datasets.get(dataset_id) or d.name,
-                "id": dataset_id,
-                "extension": d.extension,
-            }
+        step = input_step(
+            "data_input", named_datasets.get(dataset_id), d.name, extension=d.extension
         )
         input_of.setdefault(("dataset", _root_dataset(graph, dataset_id)), step)
     for collection_id in collections:
         c = graph.collections[collection_id]
-        step = len(inputs)
-        inputs.append(
-            {
-                "kind": "data_collection_input",
-                "label": named_collections.get(collection_id) or c.name,
-                "id": collection_id,
-                "collection_type": c.collection_type,
-            }
+        step = input_step(
+            "data_collection_input",
+            named_collections.get(collection_id),
+            c.name,
+            collection_type=c.collection_type,
         )
         input_of.setdefault(("collection", _root_collection(graph, collection_id)), step)
-    labels_seen = [i["label"] for i in inputs]
-    dup = _duplicates(tuple(labels_seen))
-    if dup:
-        raise InvalidRequest(f"two inputs would both be named {dup[0]!r}: give dataset_names")
 
     units = _units(graph, request)
     producer: dict[Key, tuple[_ToolUnit, str]] = {}
@@ -350,7 +351,7 @@ def build_workflow(graph: ProvenanceGraph, request: ExtractionRequest) -> dict[s
     steps: dict[str, dict[str, Any]] = {}
     for index, item in enumerate(plan.inputs):
         collection = item["kind"] == "data_collection_input"
-        state: dict[str, Any] = {"name": item["label"]}
+        state: dict[str, Any] = {"name": item["name"]}
         if collection:
             state["collection_type"] = item["collection_type"]
         steps[str(index)] = {
@@ -364,7 +365,7 @@ def build_workflow(graph: ProvenanceGraph, request: ExtractionRequest) -> dict[s
             "content_id": None,
             "errors": None,
             "tool_state": json.dumps(state),
-            "inputs": [{"name": item["label"], "description": ""}],
+            "inputs": [{"name": item["name"], "description": ""}],
             "outputs": [],
             "input_connections": {},
             "position": position(index),

@@ -24,6 +24,7 @@ def file_out(record: StoredFile) -> FileOut:
         project_id=record.project_id,
         metadata=record.metadata_,
         uploaded_at=record.uploaded_at,
+        status="missing" if record.missing_at is not None else "available",
     )
 
 
@@ -91,11 +92,12 @@ async def file_content(
     file_id: IdPath, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> StreamingResponse:
     record = await catalog.get_file(session, user=user, file_id=file_id)
+    content = await catalog.open_content(storage, record)
     return StreamingResponse(
-        storage.iter_object(record.storage_key),
+        content.chunks,
         media_type="application/octet-stream",
         headers={
-            "Content-Length": str(record.size),
+            "Content-Length": str(record.size if content.size is None else content.size),
             "Content-Disposition": f'attachment; filename="{_header_safe(record.filename)}"',
         },
     )

@@ -150,8 +150,10 @@ async def from_store_async(
     runtime: RuntimeDep,
     relay: RelayDep,
 ) -> TaskRef:
+    """Galaxy's CreateHistoryFromStore: re-import an export of this user's (any format
+    but bco.json) into a new history. store_dict is not supported (422)."""
     task, command = await history_exports.request_import(
-        session, user=user, store_content_uri=body.store_content_uri, topology=runtime.topology
+        session, user=user, body=body, topology=runtime.topology
     )
     await session.commit()
     if command is not None:

@@ -15,6 +15,7 @@ from waybill_gateway.schemas import (
     WorkflowOut,
 )
 from waybill_gateway.services import workflows
+from waybill_gateway.services.extraction_summary import extraction_summary as summarize
 
 router = APIRouter(tags=["workflows"])
 
@@ -96,7 +97,10 @@ async def extract_legacy(
 async def extraction_summary(
     history_id: IdPath, session: SessionDep, user: CurrentUser
 ) -> ExtractionSummary:
-    return await workflows.extraction_summary(session, user=user, history_id=history_id)
+    """Galaxy's WorkflowExtractionSummary: the history's jobs (a mapped run once, as its
+    first job) and an entry per input (a dataset or collection no job made), in history
+    order."""
+    return await summarize(session, user=user, history_id=history_id)
 
 
 @router.get("/api/workflows/{workflow_id}", response_model=WorkflowOut)

@@ -10,13 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_shared.clock import utcnow
 from waybill_shared.db.models import Dataset, Project, StoredFile, User
 from waybill_shared.db.queries import among
 from waybill_shared.formats import detect_format
 from waybill_shared.security import hash_api_key, new_api_key
-from waybill_shared.storage import Storage
+from waybill_shared.storage import ObjectMissing, OpenedObject, Storage
 
 SNIFF_BYTES = 64 * 1024
 
@@ -138,6 +138,18 @@ async def get_file(session: AsyncSession, *, user: User, file_id: int) -> Stored
     if record is None or record.deleted_at is not None or not visible_to(user, record.owner_id):
         raise NotFound(f"file {file_id} not found")
     return record
+
+
+async def open_content(storage: Storage, record: StoredFile) -> OpenedObject:
+    """The file's bytes, once storage has answered that it has them: a file whose bytes
+    are gone is a clear 410, never a response that starts and is then cut short."""
+    gone = Gone(f"the bytes of file {record.id} are no longer in storage")
+    if record.missing_at is not None:
+        raise gone
+    try:
+        return await storage.open(record.storage_key)
+    except ObjectMissing as exc:
+        raise gone from exc
 
 
 async def delete_file(session: AsyncSession, storage: Storage, *, user: User, file_id: int) -> None:

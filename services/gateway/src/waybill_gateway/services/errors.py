@@ -1,5 +1,5 @@
 """The gateway raises the shared domain errors (see waybill_shared.errors)."""
 
-from waybill_shared.errors import Conflict, Invalid, NotFound
+from waybill_shared.errors import Conflict, Gone, Invalid, NotFound
 
-__all__ = ["Conflict", "Invalid", "NotFound"]
+__all__ = ["Conflict", "Gone", "Invalid", "NotFound"]

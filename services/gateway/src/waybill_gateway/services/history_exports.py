@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from waybill_gateway.schemas import ExportRecord, HistoryExportOptions
+from waybill_gateway.schemas import ExportRecord, FromStoreRequest, HistoryExportOptions
 from waybill_shared import outbox
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
@@ -194,11 +194,28 @@ async def short_term_task(session: AsyncSession, *, user: User, storage_request_
 
 
 async def request_import(
-    session: AsyncSession, *, user: User, store_content_uri: str, topology: Topology
+    session: AsyncSession, *, user: User, body: FromStoreRequest, topology: Topology
 ) -> tuple[Task, outbox.OutboxEntry | None]:
-    """Only archives this user exported (by uri, association id or task id) can be
-    imported: nobody reads another user's export by guessing its key."""
-    source = await _export_source(session, user=user, ref=store_content_uri)
+    """Galaxy's CreateHistoryFromStore. Only archives this user exported (by uri,
+    association id or task id) can be imported: nobody reads another user's export by
+    guessing its key."""
+    if body.store_dict is not None:
+        raise Invalid(
+            "store_dict (an inline model store) is not supported: export the history "
+            "and give the export's store_content_uri"
+        )
+    if body.store_content_uri is None:
+        raise Invalid("give store_content_uri: an export's uri, its record id or its task id")
+    source, fmt = await _export_source(session, user=user, ref=body.store_content_uri)
+    if fmt == "bco.json":
+        raise Invalid(
+            f"{body.store_content_uri!r} is a bco.json export, a BioCompute Object: it "
+            "describes the history and cannot be re-imported; export it as rocrate.zip, "
+            "tar.gz, tgz, tar, bag.zip, bag.tar or bag.tgz"
+        )
+    stated = body.model_store_format
+    if stated is not None and SAME_ARCHIVE.get(stated, stated) != SAME_ARCHIVE.get(fmt, fmt):
+        raise Invalid(f"model_store_format is {stated!r}, but that export is a {fmt!r} archive")
     command = HistoryImportRequested(
         task_id=uuid.uuid4(), owner_id=user.id, store_content_uri=source
     )
@@ -216,7 +233,11 @@ async def request_import(
     return task, registered.command
 
 
-async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:
+SAME_ARCHIVE = {"tgz": "tar.gz"}  # two names for one format
+
+
+async def _export_source(session: AsyncSession, *, user: User, ref: str) -> tuple[str, str]:
+    """The archive's uri and format."""
     stmt = select(ExportAssociation).where(ExportAssociation.status == "completed")
     if ref.isdigit():
         stmt = stmt.where(ExportAssociation.id == int(ref))
@@ -232,7 +253,8 @@ async def _export_source(session: AsyncSession, *, user: User, ref: str) -> str:
     uri = (found.result_data or {}).get("uri")
     if not uri:
         raise NotFound(f"export {ref!r} has no archive")
-    return str(uri)
+    payload = (found.request_data or {}).get("payload") or {}
+    return str(uri), str(payload.get("model_store_format", "rocrate.zip"))
 
 
 async def get_task(session: AsyncSession, *, user: User, task_id: str) -> Task:

@@ -17,24 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from waybill_extraction.requests import check_extraction_request, format2_yaml
 from waybill_gateway.schemas import (
     ExtractionAccepted,
-    ExtractionSummary,
     ExtractWorkflowRequest,
     LegacyExtractRequest,
-    SummaryJob,
-    SummaryOutput,
     WorkflowOut,
 )
 from waybill_shared import outbox
 from waybill_shared.contracts.messages import ExtractionRequested, OutputLabel
-from waybill_shared.db.models import (
-    Collection,
-    Dataset,
-    History,
-    Job,
-    Task,
-    User,
-    Workflow,
-)
+from waybill_shared.db.models import Collection, Dataset, Task, User, Workflow
 from waybill_shared.db.pg import driver_connection
 from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
@@ -129,10 +118,12 @@ async def wait_for_task(
 
 def accepted(task: Task) -> ExtractionAccepted:
     result = task.result or {}
+    workflow_id = result.get("workflow_id")
     return ExtractionAccepted(
+        id=workflow_id,
         task_id=task.uuid,
         status=task.status,
-        workflow_id=result.get("workflow_id"),
+        workflow_id=workflow_id,
         error=task.error_message if task.status in ("failed", "cancelled") else None,
     )
 
@@ -169,69 +160,3 @@ async def download(storage: Storage, workflow: Workflow, fmt: str) -> tuple[byte
         await storage.put_bytes(key, body, content_type="application/x-yaml")
         return body, "application/x-yaml", "gxwf.yml"
     return await storage.get_bytes(key), "application/x-yaml", "gxwf.yml"
-
-
-async def extraction_summary(
-    session: AsyncSession, *, user: User, history_id: int
-) -> ExtractionSummary:
-    """The history's jobs (a mapped run once, as its group) with their outputs, and
-    the datasets and collections that no job of this history made (the inputs)."""
-    history: History = await access.history(session, user, history_id)
-    datasets = list(
-        (await session.execute(select(Dataset).where(Dataset.history_id == history.id))).scalars()
-    )
-    collections = list(
-        (
-            await session.execute(select(Collection).where(Collection.history_id == history.id))
-        ).scalars()
-    )
-    jobs = list(
-        (
-            await session.execute(select(Job).where(Job.history_id == history.id).order_by(Job.id))
-        ).scalars()
-    )
-
-    def out(obj: Dataset | Collection) -> SummaryOutput:
-        kind = "dataset" if isinstance(obj, Dataset) else "dataset_collection"
-        return SummaryOutput(id=obj.id, hid=obj.hid, name=obj.name, history_content_type=kind)
-
-    entries: list[SummaryJob] = []
-    members: dict[int, list[Job]] = {}
-    for job in jobs:
-        if job.implicit_collection_jobs_id is not None:
-            members.setdefault(job.implicit_collection_jobs_id, []).append(job)
-            continue
-        outputs = [out(d) for d in datasets if d.creating_job_id == job.id and d.visible]
-        outputs += [out(c) for c in collections if c.creating_job_id == job.id]
-        entries.append(
-            SummaryJob(
-                id=job.id,
-                implicit_collection_jobs_id=None,
-                tool_id=job.tool_id,
-                tool_version=job.tool_version,
-                job_count=1,
-                outputs=sorted(outputs, key=lambda o: o.hid),
-            )
-        )
-    for group_id, group_jobs in members.items():
-        first = min(group_jobs, key=lambda j: j.id)
-        outputs = [out(c) for c in collections if c.implicit_collection_jobs_id == group_id]
-        entries.append(
-            SummaryJob(
-                id=None,
-                implicit_collection_jobs_id=group_id,
-                tool_id=first.tool_id,
-                tool_version=first.tool_version,
-                job_count=len(group_jobs),
-                outputs=sorted(outputs, key=lambda o: o.hid),
-            )
-        )
-    inputs = [out(d) for d in datasets if d.creating_job_id is None] + [
-        out(c)
-        for c in collections
-        if c.creating_job_id is None and c.implicit_collection_jobs_id is None
-    ]
-    entries.sort(key=lambda e: min((o.hid for o in e.outputs), default=0))
-    return ExtractionSummary(
-        history_id=history.id, jobs=entries, inputs=sorted(inputs, key=lambda o: o.hid)
-    )
