@@ -106,7 +106,9 @@ class WaybillSettings(BaseSettings):
             DEV_AMQP_PASSWORD,
             "guest",
         ):
-            raise ValueError("WAYBILL_AMQP_URL must carry this service's own password in production")
+            raise ValueError(
+                "WAYBILL_AMQP_URL must carry this service's own password in production"
+            )
         return self
 
     @property

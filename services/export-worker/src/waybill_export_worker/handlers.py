@@ -32,17 +32,30 @@ class ExportHandlers:
 
     async def on_command(self, message: Message, incoming: AbstractIncomingMessage) -> None:
         runtime, settings = self.runtime, self.settings
+        principal = runtime.broker.principal_of(incoming)
         if isinstance(message, DataExportRequested):
             await run_data_export(
-                runtime=runtime, settings=settings, request=message, ack=incoming.ack
+                runtime=runtime,
+                settings=settings,
+                request=message,
+                principal=principal,
+                ack=incoming.ack,
             )
         elif isinstance(message, HistoryExportRequested):
             await run_history_export(
-                runtime=runtime, settings=settings, request=message, ack=incoming.ack
+                runtime=runtime,
+                settings=settings,
+                request=message,
+                principal=principal,
+                ack=incoming.ack,
             )
         elif isinstance(message, HistoryImportRequested):
             await run_history_import(
-                runtime=runtime, settings=settings, request=message, ack=incoming.ack
+                runtime=runtime,
+                settings=settings,
+                request=message,
+                principal=principal,
+                ack=incoming.ack,
             )
         else:
             raise RejectMessage(f"{message.message_type()} is not handled by the export worker")

@@ -65,6 +65,7 @@ async def run_history_export(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: HistoryExportRequested,
+    principal: str | None,
     ack: Callable[[], Awaitable[None]],
 ) -> None:
     async def authorize(task: TaskRow) -> None:
@@ -172,6 +173,7 @@ async def run_history_export(
             task_uuid=request.task_id,
             kind="history_export",
             owner_id=request.owner_id,
+            principal=principal,
             request=request.model_dump(mode="json"),
             ttl_hours=settings.short_term_export_ttl_hours
             if request.destination == "short_term"
@@ -204,6 +206,7 @@ async def run_history_import(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: HistoryImportRequested,
+    principal: str | None,
     ack: Callable[[], Awaitable[None]],
 ) -> None:
     async def authorize(task: TaskRow) -> None:
@@ -226,6 +229,7 @@ async def run_history_import(
             task_uuid=request.task_id,
             kind="history_import",
             owner_id=request.owner_id,
+            principal=principal,
             request=request.model_dump(mode="json"),
             ttl_hours=0,
         ),

@@ -58,12 +58,12 @@ class ServiceAccount(Base):
     amqp_user: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     acts_for: Mapped[str] = mapped_column(String(8))
-    user_ids: Mapped[list[int]] = mapped_column(
-        ARRAY(Integer), default=list, server_default="{}"
-    )
+    user_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
     created_at: Mapped[datetime] = _now()
     __table_args__ = (
-        CheckConstraint("acts_for IN ('self', 'users', 'any')", name="ck_service_accounts_acts_for"),
+        CheckConstraint(
+            "acts_for IN ('self', 'users', 'any')", name="ck_service_accounts_acts_for"
+        ),
     )
 
 

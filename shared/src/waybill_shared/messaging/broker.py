@@ -76,8 +76,12 @@ class Broker:
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url, timeout=10)
-        self._channel = await self._connection.channel(publisher_confirms=True)
-        await self.find_topology()
+        try:
+            self._channel = await self._connection.channel(publisher_confirms=True)
+            await self.find_topology()
+        except BaseException:
+            await self.close()
+            raise
 
     @property
     def channel(self) -> AbstractChannel:
@@ -101,8 +105,6 @@ class Broker:
                 await self.channel.get_queue(spec.name)
                 await self.channel.get_queue(spec.dead_letter_queue)
         except aio_pika.exceptions.ChannelNotFoundEntity as exc:
-            # The channel is closed by the refusal; the connection retries from scratch.
-            await self.close()
             raise MissingTopology(
                 f"{exc}: the broker lacks Waybill's topology on this vhost; load the "
                 "definitions (python -m waybill_shared.messaging.definitions)"

@@ -30,7 +30,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -125,9 +125,17 @@ def service_account_user(name: str, password: str, topology: Topology) -> AmqpUs
     return AmqpUser(name, password, permissions, topic)
 
 
-def definitions(vhost: str, topology: Topology, users: Iterable[AmqpUser]) -> dict[str, Any]:
-    """The definitions document (RabbitMQ's import format) for one vhost."""
+def definitions(
+    vhost: str,
+    topology: Topology,
+    users: Iterable[AmqpUser],
+    *,
+    grants: Mapping[str, Permissions] | None = None,
+) -> dict[str, Any]:
+    """The definitions document (RabbitMQ's import format) for one vhost. `grants`
+    gives permissions on it to users that exist already (left as they are)."""
     users = list(users)
+    granted = [(u.name, u.permissions) for u in users] + list((grants or {}).items())
     t = topology
     exchanges = [
         (t.commands_exchange, "direct"),
@@ -143,18 +151,16 @@ def definitions(vhost: str, topology: Topology, users: Iterable[AmqpUser]) -> di
         bindings.append(_binding(vhost, t.dead_letter_exchange, spec.dead_letter_queue, spec.name))
     return {
         "vhosts": [{"name": vhost}],
-        "users": [
-            {"name": u.name, "password": u.password, "tags": list(u.tags)} for u in users
-        ],
+        "users": [{"name": u.name, "password": u.password, "tags": list(u.tags)} for u in users],
         "permissions": [
             {
-                "user": u.name,
+                "user": name,
                 "vhost": vhost,
-                "configure": u.permissions.configure,
-                "write": u.permissions.write,
-                "read": u.permissions.read,
+                "configure": permissions.configure,
+                "write": permissions.write,
+                "read": permissions.read,
             }
-            for u in users
+            for name, permissions in granted
         ],
         "topic_permissions": [
             {
@@ -244,9 +250,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return password_from_env(user, settings)
 
     users = service_users(settings, topology, password)
-    users += [
-        service_account_user(name, password(name), topology) for name in args.service_account
-    ]
+    users += [service_account_user(name, password(name), topology) for name in args.service_account]
     if args.administrator:
         users.append(
             AmqpUser(

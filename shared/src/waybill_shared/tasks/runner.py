@@ -1,7 +1,8 @@
-"""The life of one task in a worker, the same for every kind: register it (a direct
-publisher's first sight of it), authorize, take the lease, ack, work while the lease
-is kept, report the end. The kind-specific parts are `authorize`, whose answer (what
-it loaded while checking) is handed to `work`, and `work` itself."""
+"""The life of one task in a worker, the same for every kind: admit the command's
+principal (may the AMQP user that published it act for the task's owner?), register
+the task (a direct publisher's first sight of it), authorize, take the lease, ack, work
+while the lease is kept, report the end. The kind-specific parts are `authorize`, whose
+answer (what it loaded while checking) is handed to `work`, and `work` itself."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from uuid import UUID
 
 import structlog
 
-from waybill_shared.contracts.messages import TaskKind
+from waybill_shared.contracts.messages import TaskEvent, TaskKind
 from waybill_shared.db.pg import Connection
 from waybill_shared.errors import Invalid, NotFound
+from waybill_shared.messaging.broker import RejectMessage
+from waybill_shared.principals import PRINCIPAL_NAME
 from waybill_shared.runtime import Runtime
 from waybill_shared.tasks import repository as tasks
 from waybill_shared.tasks.events import EventEmitter
@@ -52,11 +55,13 @@ class LeasedTask:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How to register the task when this worker is the first to see it."""
+    """Who asks (the command's principal: Broker.principal_of), and how to register
+    the task when this worker is the first to see it."""
 
     task_uuid: UUID
     kind: TaskKind
     owner_id: int
+    principal: str | None
     request: dict[str, Any]
     job_key: str | None = None
     total_items: int = 0
@@ -80,6 +85,10 @@ async def run_leased_task(
     ack: Callable[[], Awaitable[None]],
     handlers: TaskHandlers[Checked],
 ) -> None:
+    refused = await runtime.principals.refusal(spec.principal, spec.owner_id)
+    if refused is not None:
+        await _refuse_principal(runtime, spec, refused)
+        raise RejectMessage(f"refused: {refused}")
     claimed, skipped = await _claim(runtime, spec)
     if claimed is None:
         # Finished, cancelled, or held by another worker (a redelivery): nothing to do.
@@ -103,7 +112,11 @@ async def run_leased_task(
     keeper = runtime.leases
     lease = keeper.hold(LeaseKey(claimed.id, claimed.attempt))
     emitter = EventEmitter(
-        runtime.broker, task_id=spec.task_uuid, kind=spec.kind, attempt=claimed.attempt
+        runtime.broker,
+        task_id=spec.task_uuid,
+        kind=spec.kind,
+        attempt=claimed.attempt,
+        principal=claimed.principal or runtime.settings.amqp_gateway_user,
     )
     structlog.contextvars.bind_contextvars(task=str(spec.task_uuid), attempt=claimed.attempt)
     finished = False
@@ -175,12 +188,44 @@ async def _claim(runtime: Runtime, spec: TaskSpec) -> tuple[TaskRow | None, str 
                 job_key=spec.job_key,
                 total_items=spec.total_items,
                 ttl_hours=spec.ttl_hours,
+                principal=spec.principal,
             )
             claimed = await claim(conn)
             if claimed is not None:
                 return claimed, None
             task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
         return None, task.status if task is not None else None
+
+
+async def _refuse_principal(runtime: Runtime, spec: TaskSpec, reason: str) -> None:
+    """The command's publisher may not act for the task's owner: nothing is read or
+    written for it. If the task exists and is this principal's own, it fails with the
+    reason; a task of anyone else is left alone (naming it must not fail it). The
+    principal hears of the refusal on its own events, as of any failure."""
+    principal = spec.principal
+    if principal is None:
+        log.warning("command refused", task=str(spec.task_uuid), reason=reason)
+        return
+    async with runtime.db.acquire() as conn, conn.transaction():
+        task = await tasks.get_task_by_uuid(conn, spec.task_uuid, lock=True)
+        if task is not None and task.principal == principal:
+            await tasks.record_system_event(conn, task, "failed", error=f"refused: {reason}")
+    log.warning("command refused", task=str(spec.task_uuid), principal=principal, reason=reason)
+    if task is not None or not PRINCIPAL_NAME.match(principal):
+        return  # recorded with the task (the tracker has nothing to add), or unroutable
+    event = TaskEvent(
+        task_id=spec.task_uuid,
+        kind=spec.kind,
+        attempt=1,
+        seq=1,
+        event="failed",
+        error=f"refused: {reason}",
+    )
+    await runtime.broker.publish(
+        event,
+        message_id=f"{spec.task_uuid}:refused",
+        routing_key=runtime.topology.event_key(principal, spec.kind, "failed"),
+    )
 
 
 async def _refuse(runtime: Runtime, task: TaskRow, reason: str) -> None:

@@ -1,7 +1,7 @@
 """principals: service accounts, and the principal of a task
 
 Revision ID: 0007
-Revises: 0002
+Revises: 0004
 Create Date: 2026-12-02 09:00:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007"
-down_revision: str | None = "0002"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -25,11 +25,12 @@ def upgrade() -> None:
         sa.Column("amqp_user", sa.String(length=64), nullable=False),
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("acts_for", sa.String(length=8), nullable=False),
+        sa.Column("user_ids", postgresql.ARRAY(sa.Integer()), server_default="{}", nullable=False),
         sa.Column(
-            "user_ids", postgresql.ARRAY(sa.Integer()), server_default="{}", nullable=False
-        ),
-        sa.Column(
-            "created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+            "created_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
         sa.CheckConstraint(
             "acts_for IN ('self', 'users', 'any')", name="ck_service_accounts_acts_for"
