@@ -1,4 +1,4 @@
-.PHONY: run stop test lint bench asyncapi
+.PHONY: run stop test lint bench asyncapi definitions
 
 run:  ## install what is missing, start the stack, print the gateway URL and admin key
 	bash scripts/run.sh
@@ -14,3 +14,7 @@ lint:
 
 asyncapi:
 	uv run python scripts/asyncapi.py > docs/asyncapi.yaml
+
+definitions:  ## RabbitMQ's definitions for compose and the dev cluster (development passwords)
+	env -i PATH="$$PATH" HOME="$$HOME" uv run python -m waybill_shared.messaging.definitions \
+		--administrator waybill-admin > deploy/overlays/dev/rabbitmq/definitions.json

@@ -239,6 +239,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="also the AMQP user of a service account (repeatable)",
     )
     parser.add_argument(
+        "--service-accounts-only",
+        action="store_true",
+        help="only the --service-account users and their permissions (for a vhost set up already)",
+    )
+    parser.add_argument(
         "--administrator",
         metavar="USER",
         help="also a user with every right on the vhost and the management UI",
@@ -249,18 +254,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     def password(user: str) -> str:
         return password_from_env(user, settings)
 
-    users = service_users(settings, topology, password)
+    users = [] if args.service_accounts_only else service_users(settings, topology, password)
     users += [service_account_user(name, password(name), topology) for name in args.service_account]
     if args.administrator:
         users.append(
             AmqpUser(
-                args.administrator,
-                password(args.administrator),
-                FULL,
-                tags=("administrator",),
+                args.administrator, password(args.administrator), FULL, tags=("administrator",)
             )
         )
     document = definitions(args.vhost or vhost_of(settings.amqp_url), topology, users)
+    if args.service_accounts_only:
+        document = {k: document[k] for k in ("users", "permissions", "topic_permissions")}
     json.dump(document, sys.stdout, indent=2)
     sys.stdout.write("\n")
 
