@@ -391,6 +391,7 @@ def test_every_galaxy_format_exports_and_every_archive_re_imports(stack: Stack) 
                 }
             ).encode(),
             message_type="waybill.history_import.requested.v1",
+            principal=stack.publisher,
         )
         assert wait_task(user, task_id) == "FAILURE"
         error = user.get(f"/api/tasks/{task_id}/result").json()["error"]

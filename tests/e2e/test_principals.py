@@ -75,9 +75,9 @@ def publish(
         connection.close()
 
 
-def parked(stack: Stack, queue: str, message_id: str) -> dict[str, Any]:
-    """The headers of the dead letter `message_id` in `queue`'s dead-letter queue (the
-    others are handed back)."""
+def parked(stack: Stack, queue: str, message_id: str, *, take: bool = True) -> dict[str, Any]:
+    """The headers of the dead letter `message_id` in `queue`'s dead-letter queue, taken
+    out of it unless `take` is false (the others are handed back)."""
     connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     channel = connection.channel()
 
@@ -88,9 +88,13 @@ def parked(stack: Stack, queue: str, message_id: str) -> dict[str, Any]:
                 method, properties, _ = channel.basic_get(f"{queue}.dead")
                 if method is None:
                     return None
-                seen.append(method.delivery_tag)
                 if properties.message_id == message_id:
+                    if take:
+                        channel.basic_ack(method.delivery_tag)
+                    else:
+                        seen.append(method.delivery_tag)
                     return dict(properties.headers or {})
+                seen.append(method.delivery_tag)
         finally:
             for tag in seen:
                 channel.basic_nack(tag, requeue=True)
@@ -415,7 +419,7 @@ def test_a_replayed_dead_letter_acts_for_its_sender_not_the_gateway(
     queue = f"{stack.infra.prefix}.export.requests"
     command = export_command(owner_id, f["id"])
     publish(stack, stack.infra.broker.principal("stranger"), command, user_id="")
-    parked(stack, queue, command["task_id"])
+    parked(stack, queue, command["task_id"], take=False)
     with stack.client() as admin:
         assert (
             admin.post("/api/admin/dead-letters/replay", json={"queue": queue}).json()["replayed"]

@@ -65,14 +65,19 @@ async def list_dead_letters(broker: Broker, *, queue: str | None, limit: int) ->
 
 
 async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> int:
-    """Publish parked messages back to their queue (without the dead-letter headers)."""
+    """Publish parked messages back to their queue (without the dead-letter headers).
+    All are taken before any is published: one refused again is parked again, and is
+    not taken (and replayed) a second time."""
     replayed = 0
     for name in _queues(broker, queue):
         dead = await broker.channel.get_queue(f"{name}.dead", ensure=False)
-        while replayed < limit:
+        taken: list[AbstractIncomingMessage] = []
+        while replayed + len(taken) < limit:
             message = await dead.get(no_ack=False, fail=False)
             if message is None:
                 break
+            taken.append(message)
+        for message in taken:
             headers = {
                 k: v
                 for k, v in (message.headers or {}).items()
