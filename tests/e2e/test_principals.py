@@ -324,7 +324,25 @@ def test_a_refused_principals_own_task_fails_and_another_ones_is_untouched(
     assert by_task[theirs["task_id"]]["status"] == "pending"
 
 
-def register(stack: Stack, command: dict[str, Any], *, principal: str) -> None:
+def test_a_principal_cannot_take_over_a_task_it_did_not_ask_for(
+    stack: Stack, owner: tuple[httpx.Client, int, dict[str, Any]]
+) -> None:
+    """Even one that may act for the owner: a task asked for over HTTP (or by another
+    principal) is not run with the command another principal sends under its id."""
+    client, owner_id, f = owner
+    _, anyone = stack.service_account("taker", acts_for="any")
+    http_task = export_command(owner_id, f["id"])
+    register(stack, http_task, principal=None)
+    publish(stack, anyone, {**http_task, "export_format": "zip", "name": "taken"})
+    headers = parked(stack, f"{stack.infra.prefix}.export.requests", http_task["task_id"])
+    assert f"was not asked for by {anyone.user!r}" in str(headers["x-waybill-dead-reason"])
+    (job,) = jobs_of(client)
+    assert job["task_id"] == http_task["task_id"] and job["status"] == "pending"
+    assert job["name"] == "direct"  # the registered request, not the newcomer's
+    assert no_artifact(stack, http_task["task_id"])
+
+
+def register(stack: Stack, command: dict[str, Any], *, principal: str | None) -> None:
     """A task as a worker registers a direct publisher's, with no command published."""
 
     async def run() -> None:

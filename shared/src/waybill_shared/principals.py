@@ -69,11 +69,15 @@ class Principals:
         self.ttl = ttl_seconds
         self._cache: dict[str, _Entry] = {}
 
+    def is_service(self, principal: str | None) -> bool:
+        """One of Waybill's own services (which act for any user)."""
+        return principal in self.service_users
+
     async def refusal(self, principal: str | None, owner_id: int) -> str | None:
         """Why the principal may not act for `owner_id`, or None when it may. Waybill's
         own services cost nothing; a service account a dictionary lookup, but for one
         round trip per account and cache period."""
-        if principal in self.service_users:
+        if self.is_service(principal):
             return None
         account = await self.account(principal) if principal is not None else None
         return refusal(principal, account, owner_id)

@@ -199,10 +199,21 @@ async def register_task(
 
 
 async def claim_lease(
-    conn: Connection, *, task_uuid: UUID | str, worker_id: str, lease_seconds: float
+    conn: Connection,
+    *,
+    task_uuid: UUID | str,
+    worker_id: str,
+    lease_seconds: float,
+    asked_by: tuple[str, int] | None = None,
 ) -> TaskRow | None:
-    """Compare-and-set: take the task if it is active and nobody holds a live lease.
-    Returns the task (its attempt incremented) or None."""
+    """Compare-and-set: take the task if it is active and nobody holds a live lease,
+    and, with `asked_by` (principal, owner id), only if that principal registered it
+    for that owner. Returns the task (its attempt incremented) or None."""
+    values: list[Any] = [str(task_uuid), worker_id, float(lease_seconds)]
+    theirs = ""
+    if asked_by is not None:
+        theirs = " AND principal = $4 AND owner_id = $5"
+        values.extend(asked_by)
     return _row(
         await conn.fetchrow(
             f"""UPDATE tasks
@@ -211,11 +222,9 @@ async def claim_lease(
                     status = 'processing', started_at = coalesce(started_at, now()),
                     updated_at = now()
                 WHERE uuid = $1 AND status IN ('pending', 'processing')
-                  AND (lease_owner IS NULL OR lease_expires_at < now())
+                  AND (lease_owner IS NULL OR lease_expires_at < now()){theirs}
                 RETURNING {COLUMNS}""",
-            str(task_uuid),
-            worker_id,
-            float(lease_seconds),
+            *values,
         )
     )
 
