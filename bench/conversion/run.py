@@ -7,7 +7,11 @@ is that process's, imports included; medians of --repeat runs; the last column i
 the best baseline's time divided by ours. Never fails on time.
 
     uv run --group bench python bench/conversion/run.py [--mb 100] [--repeat 3]
-        [--inputs deseq matrix] [--formats csv parquet json json_array hdf5 excel]
+        [--inputs deseq matrix] [--formats csv parquet json json_array hdf5 excel
+         arrow orc avro netcdf filter]
+
+`filter` is the table to Parquet keeping three columns of the rows with padj < 0.05
+(export_options.columns and .filter), against the same query in polars and DuckDB.
 
 Excel is measured on the first --excel-rows rows (a full 1 GB sheet would take
 minutes per engine) and reported in cells per second as well.
@@ -83,18 +87,25 @@ def head(src: Path, rows: int) -> Path:
 # --- engines: each returns a job converting src (CSV) to dst --------------------------
 
 
+FILTER_COLUMNS = ["gene_id", "log2FoldChange", "padj"]
+FILTER = [{"column": "padj", "op": "<", "value": 0.05}]
+
+
 def ours(fmt: str) -> Job:
     def run(src: Path, dst: Path) -> None:
         from waybill_export_worker.conversion import convert
         from waybill_shared.export_options import parse_export_options
 
-        target, options = fmt, {}
+        options: dict[str, object] = {}
+        target = fmt
         if fmt == "json_array":
             target, options = "json", {"orient": "records"}
         if fmt in ("csv", "excel"):
             options = {"formula_escape": False}  # the baselines do not escape either
-        if fmt == "hdf5":
+        if fmt in ("hdf5", "netcdf"):
             options = {"compression": "none"}  # as the baselines write it
+        if fmt == "filter":
+            target, options = "parquet", {"columns": FILTER_COLUMNS, "filter": FILTER}
         convert(
             source=src,
             source_format="csv",
@@ -107,7 +118,7 @@ def ours(fmt: str) -> Job:
 
 
 def ours_gzip(fmt: str) -> Job:
-    """Our HDF5 as exports write it by default: gzip-compressed chunks."""
+    """Our HDF5 and netCDF as exports write them by default: gzip (zlib) chunks."""
 
     def run(src: Path, dst: Path) -> None:
         from waybill_export_worker.conversion import convert
@@ -117,8 +128,8 @@ def ours_gzip(fmt: str) -> Job:
             source=src,
             source_format="csv",
             target=dst,
-            target_format="hdf5",
-            options=parse_export_options("hdf5", {}),
+            target_format=fmt,
+            options=parse_export_options(fmt, {}),
         )
 
     return run
@@ -150,8 +161,12 @@ def duckdb_to(fmt: str) -> Job:
             "parquet": "(FORMAT parquet, COMPRESSION snappy)",
             "json": "(FORMAT json)",
             "json_array": "(FORMAT json, ARRAY true)",
+            "filter": "(FORMAT parquet, COMPRESSION snappy)",
         }[fmt]
-        duckdb.sql(f"COPY (SELECT * FROM read_csv_auto('{src}')) TO '{dst}' {option}")
+        query = f"SELECT * FROM read_csv_auto('{src}')"
+        if fmt == "filter":
+            query = f"SELECT {', '.join(FILTER_COLUMNS)} FROM read_csv_auto('{src}', nullstr = 'NA') WHERE padj < 0.05"
+        duckdb.sql(f"COPY ({query}) TO '{dst}' {option}")
 
     return run
 
@@ -161,11 +176,18 @@ def polars_to(fmt: str) -> Job:
         import polars as pl
 
         lazy = pl.scan_csv(src)
+        if fmt == "filter":
+            lazy = pl.scan_csv(src, null_values=["NA"])
+            lazy = lazy.filter(pl.col("padj") < 0.05).select(FILTER_COLUMNS)
         {
             "csv": lambda: lazy.sink_csv(dst),
             "parquet": lambda: lazy.sink_parquet(dst),
             "json": lambda: lazy.sink_ndjson(dst),
             "json_array": lambda: lazy.collect().write_json(dst),
+            "filter": lambda: lazy.sink_parquet(dst),
+            "arrow": lambda: lazy.sink_ipc(dst, compression="lz4"),
+            # polars has no streaming Avro writer: the table in memory, then written.
+            "avro": lambda: lazy.collect().write_avro(dst),
         }[fmt]()
 
     return run
@@ -195,6 +217,49 @@ def pyarrow_h5py(fmt: str) -> Job:
                     f.create_dataset(str(i), data=data, dtype=h5py.string_dtype())
                 else:
                     f.create_dataset(str(i), data=column.to_numpy())
+
+    return run
+
+
+def pyarrow_streaming(fmt: str) -> Job:
+    """pyarrow's streaming CSV reader into its own writer, batch by batch, the same
+    compression as ours by default."""
+
+    def run(src: Path, dst: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.orc as orc
+
+        reader = _arrow_batches(src)
+        first = next(reader)
+        if fmt == "arrow":
+            writer = pa.ipc.new_file(
+                str(dst),
+                first.schema,
+                options=pa.ipc.IpcWriteOptions(compression="lz4"),  # type: ignore[attr-defined]
+            )
+            write = writer.write_batch
+        else:
+            writer = orc.ORCWriter(str(dst), compression="zstd")
+
+            def write(batch: object) -> None:
+                writer.write(pa.Table.from_batches([batch]))  # type: ignore[list-item]
+
+        write(first)
+        for batch in reader:
+            write(batch)
+        writer.close()
+
+    return run
+
+
+def xarray_netcdf(fmt: str) -> Job:
+    """The usual netCDF path: pandas reads the table, xarray writes it with netCDF4."""
+
+    def run(src: Path, dst: Path) -> None:
+        import pandas as pd
+        import xarray as xr
+
+        xr.Dataset.from_dataframe(pd.read_csv(src)).to_netcdf(dst, engine="netcdf4")
 
     return run
 
@@ -258,6 +323,11 @@ ENGINES: dict[str, dict[str, Callable[[str], Job]]] = {
         "openpyxl": openpyxl_write_only,
         "pandas": pandas_to,
     },
+    "arrow": {"waybill": ours, "polars": polars_to, "pyarrow": pyarrow_streaming},
+    "orc": {"waybill": ours, "pyarrow": pyarrow_streaming},
+    "avro": {"waybill": ours, "polars": polars_to},
+    "netcdf": {"waybill": ours, "waybill+gzip": ours_gzip, "xarray": xarray_netcdf},
+    "filter": {"waybill": ours, "duckdb": duckdb_to, "polars": polars_to},
 }
 
 
@@ -275,6 +345,8 @@ PRELOAD = {
     "pyarrow+h5py": ["pyarrow.csv", "h5py"],
     "xlsxwriter": ["pyarrow.csv", "xlsxwriter"],
     "openpyxl": ["pyarrow.csv", "openpyxl"],
+    "pyarrow": ["pyarrow.csv", "pyarrow.orc"],
+    "xarray": ["pandas", "xarray", "netCDF4"],
 }
 
 
@@ -407,6 +479,8 @@ def main() -> None:
             f"{args.repeat}; MB/s of input (peak RSS MB); ratio = best baseline time / ours"
         )
         for fmt in args.formats:
+            if fmt == "filter" and name != "deseq":
+                continue  # its columns are the table's
             bench_format(fmt, head(src, args.excel_rows) if fmt == "excel" else src, args.repeat)
         if name == "deseq":
             # In a process of its own, as every conversion: importing our packager

@@ -462,10 +462,13 @@ class Ours:
         return [float(r["latency"]) for r in rows], problems
 
     def single(self, count: int) -> dict[str, list[float]]:
-        """One job at a time: nothing else in flight."""
+        """One job at a time: nothing else in flight. Also where the time goes, from the
+        rows' own timestamps: accept -> claimed by the worker -> its completed event
+        emitted -> that event committed by the tracker."""
         creates: list[float] = []
         gets: list[float] = []
         totals: list[float] = []
+        ids: list[int] = []
 
         async def run() -> None:
             conn = await asyncpg.connect(self.db_url)
@@ -488,8 +491,9 @@ class Ours:
                         )
                         if status == "completed":
                             break
-                        await asyncio.sleep(0.0005)
+                        await asyncio.sleep(0.001)
                     done = time.perf_counter()
+                    ids.append(job_id)
                     creates.append(created - started)
                     gets.append(got - created)
                     # the GET ran inside the wait; it is not part of the pipeline's time
@@ -497,12 +501,34 @@ class Ours:
             await conn.close()
 
         asyncio.run(run())
+        stages = asyncio.run(self._stages(ids))
         print(
             f"one at a time ({count}): create p50 {1000 * pct(creates, 50):.1f} ms, "
             f"GET p50 {1000 * pct(gets, 50):.1f} ms, create -> completed p50 "
-            f"{1000 * pct(totals, 50):.1f} ms p99 {1000 * pct(totals, 99):.1f} ms"
+            f"{1000 * pct(totals, 50):.1f} ms p99 {1000 * pct(totals, 99):.1f} ms; stages p50: "
+            + ", ".join(f"{name} {1000 * pct(v, 50):.1f} ms" for name, v in stages.items())
         )
-        return {"create": creates, "get": gets, "total": totals}
+        return {"create": creates, "get": gets, "total": totals, **stages}
+
+    async def _stages(self, ids: list[int]) -> dict[str, list[float]]:
+        conn = await asyncpg.connect(self.db_url)
+        try:
+            rows = await conn.fetch(
+                """SELECT extract(epoch FROM t.started_at - t.created_at) AS claim,
+                          extract(epoch FROM e.occurred_at - t.started_at) AS work,
+                          extract(epoch FROM t.updated_at - e.occurred_at) AS record
+                   FROM tasks t JOIN task_events e
+                     ON e.task_id = t.id AND e.event_type = 'completed'
+                   WHERE t.id = ANY($1::int[])""",
+                ids,
+            )
+        finally:
+            await conn.close()
+        return {
+            "accept -> claimed": [float(r["claim"]) for r in rows],
+            "claimed -> completed sent": [float(r["work"]) for r in rows],
+            "sent -> recorded": [float(r["record"]) for r in rows],
+        }
 
     def big(self, count: int, mb: int) -> dict[str, float]:
         """`count` exports of one `mb` MB CSV to Parquet against the same conversions run
@@ -542,18 +568,43 @@ class Ours:
         finished = asyncio.run(self._wait_completed(ids, within=3600))
         wall = finished - started
         with self.client() as client:
-            statuses = {client.get(f"/api/data-export/jobs/{i}").json()["status"] for i in ids}
+            jobs = [client.get(f"/api/data-export/jobs/{i}").json() for i in ids]
+        statuses = {job["status"] for job in jobs}
         figures = {
             "wall": wall,
             "bare": sum(bare_times),
             "bare_each": statistics.median(bare_times),
+            "s3": self._s3_transfer(source, int(jobs[0]["output_size"] or 0), count),
         }
         print(
             f"big: {count} x {mb} MB CSV -> Parquet: {wall:.1f} s through the service, "
             f"{figures['bare']:.1f} s bare (sum; median {figures['bare_each']:.2f} s each); "
-            f"overhead {100 * (wall / figures['bare'] - 1):+.1f} %; statuses {sorted(statuses)}"
+            f"overhead {100 * (wall / figures['bare'] - 1):+.1f} %; statuses {sorted(statuses)}; "
+            f"the S3 transfers alone (GET input + PUT output, one after another): "
+            f"{figures['s3']:.1f} s"
         )
         return figures
+
+    def _s3_transfer(self, source: Path, output_size: int, count: int) -> float:
+        """What moving the bytes costs on this S3 server: `count` times, GET the input
+        and PUT an object of the output's size (the service's floor, as it downloads
+        the input and uploads the result)."""
+        storage = s3_client(self.servers.infra)
+        bucket = self.servers.infra.bucket
+        storage.fput_object(bucket, "bench/big-input", str(source), part_size=16 * 1024 * 1024)
+        output = source.with_suffix(".output")
+        with source.open("rb") as f:
+            output.write_bytes(f.read(output_size))
+        started = time.monotonic()
+        for i in range(count):
+            storage.fget_object(bucket, "bench/big-input", str(output) + ".in")
+            storage.fput_object(
+                bucket, f"bench/big-output-{i}", str(output), part_size=16 * 1024 * 1024
+            )
+        took = time.monotonic() - started
+        output.unlink()
+        Path(str(output) + ".in").unlink()
+        return took
 
     def gateway_alone(self, seconds: float, profile: Path | None = None) -> list[dict[str, Any]]:
         """Creates, then GETs, at 1, 10 and 50 clients, with the workers stopped (the
@@ -716,11 +767,18 @@ def report(
             print(f"- {r.name}: {note}")
     if single:
         print("\n## One at a time (ms)\n")
-        print("| create p50 | GET p50 | create -> completed p50 | p99 |")
-        print("|---|---|---|---|")
+        stages = [k for k in single if k not in ("create", "get", "total")]
+        print(
+            "| create p50 | GET p50 | create -> completed p50 | p99 | "
+            + " | ".join(f"{k} p50" for k in stages)
+            + " |"
+        )
+        print("|---" * (4 + len(stages)) + "|")
         print(
             f"| {1000 * pct(single['create'], 50):.1f} | {1000 * pct(single['get'], 50):.1f} | "
-            f"{1000 * pct(single['total'], 50):.1f} | {1000 * pct(single['total'], 99):.1f} |"
+            f"{1000 * pct(single['total'], 50):.1f} | {1000 * pct(single['total'], 99):.1f} | "
+            + " | ".join(f"{1000 * pct(single[k], 50):.1f}" for k in stages)
+            + " |"
         )
     if gateway:
         print("\n## The gateway alone (workers stopped), wrk\n")
@@ -739,7 +797,8 @@ def report(
     if big:
         print(
             f"\n## Big exports\n\nservice {big['wall']:.1f} s against bare conversions "
-            f"{big['bare']:.1f} s: overhead {100 * (big['wall'] / big['bare'] - 1):+.1f} %"
+            f"{big['bare']:.1f} s: overhead {100 * (big['wall'] / big['bare'] - 1):+.1f} %; "
+            f"the S3 transfers alone took {big['s3']:.1f} s"
         )
 
 

@@ -9,12 +9,10 @@ from waybill_cli.client import Page, page_of
 from waybill_cli.extraction import Selection, request_body, summary_selection, workflow_id
 
 
-def test_a_list_is_read_as_an_array_with_its_total_header_or_as_an_items_object() -> None:
+def test_a_list_is_read_as_an_array_with_its_total_header() -> None:
     jobs = [{"id": 2}, {"id": 1}]
     assert page_of(httpx.Response(200, json=jobs, headers={"X-Total-Count": "7"})) == Page(jobs, 7)
     assert page_of(httpx.Response(200, json=jobs)) == Page(jobs, None)
-    wrapped = {"items": jobs, "total": 7, "limit": 2, "offset": 0}
-    assert page_of(httpx.Response(200, json=wrapped)) == Page(jobs, 7)
 
 
 def test_the_extraction_summary_is_read_in_both_shapes() -> None:

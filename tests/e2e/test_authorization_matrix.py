@@ -113,19 +113,16 @@ def admin_only(action: str, method: str, path: str, ok: int, **kw: Any) -> Case:
     )
 
 
-def listed_ids(client: httpx.Client, path: str, page: int = 100) -> set[int]:
-    """Every id a paginated list shows, all pages (bare lists, or {"items": [...]})."""
+def listed_ids(client: httpx.Client, path: str) -> set[int]:
+    """Every id a list shows, all pages (following its Link rel="next")."""
     ids: set[int] = set()
-    offset = 0
-    while True:
-        response = client.get(path, params={"limit": page, "offset": offset})
+    url: str | None = path
+    while url is not None:
+        response = client.get(url)
         assert response.status_code == 200, response.text
-        body = response.json()
-        items = body["items"] if isinstance(body, dict) else body
-        ids |= {int(item["id"]) for item in items}
-        if len(items) < page:
-            return ids
-        offset += page
+        ids |= {int(item["id"]) for item in response.json()}
+        url = response.links.get("next", {}).get("url")
+    return ids
 
 
 def contains(key: str) -> Shows:

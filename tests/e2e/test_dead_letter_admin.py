@@ -102,11 +102,7 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
         }
         job = wait_for(
             lambda: next(
-                (
-                    j
-                    for j in user.get("/api/data-export/jobs").json()["items"]
-                    if j["task_id"] == task_id
-                ),
+                (j for j in user.get("/api/data-export/jobs").json() if j["task_id"] == task_id),
                 None,
             ),
             message="the replayed job",

@@ -99,7 +99,7 @@ def test_direct_publisher_is_authorized_like_http(stack: Stack) -> None:
         _publish(stack, json.dumps(message).encode(), type_="waybill.data_export.requested.v1")
 
         def failed_job() -> dict[str, object] | None:
-            jobs = other.get("/api/data-export/jobs").json()["items"]
+            jobs = other.get("/api/data-export/jobs").json()
             return jobs[0] if jobs and jobs[0]["status"] == "failed" else None
 
         job = wait_for(failed_job, message="the direct request to be refused")

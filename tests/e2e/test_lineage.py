@@ -61,13 +61,27 @@ def test_lineage_in_the_manifest(stack: Stack) -> None:
         assert done["status"] == "completed", done
         with zipfile.ZipFile(io.BytesIO(httpx.get(done["download_url"]).content)) as archive:
             manifest = json.loads(archive.read("export_metadata.json"))
+        assert manifest["manifest_version"] == 2
         lineage = manifest["lineage"]
-        item = lineage["items"][0]
-        assert item["dataset_id"] == copy["id"]
+        # The seed's three lists, then ours beside them.
+        assert list(lineage)[:3] == ["source_datasets", "pipeline_runs", "processing_steps"]
+        runs = {run["id"]: run for run in lineage["pipeline_runs"]}
+        datasets = {d["id"]: d for d in lineage["source_datasets"]}
+        step = lineage["processing_steps"][0]
+        assert step["dataset_id"] == copy["id"]
         merge_job = merged["jobs"][0]["id"]
-        assert item["produced_by"] == [merge_job]
-        expected = {merge_job, trimmed["jobs"][0]["id"], *(j["id"] for j in mapped["jobs"])}
-        assert set(item["jobs"]) == expected
-        assert lineage["jobs"][str(trimmed["jobs"][0]["id"])]["parameters"]["quality"] == 20
-        assert lineage["jobs"][str(trimmed["jobs"][0]["id"])]["tool_id"] == "trim"
-        assert lineage["datasets"][str(copy["id"])]["copied_from_id"] == final["id"]
+        assert step["produced_by"] == [merge_job]
+        trim_job = trimmed["jobs"][0]["id"]
+        mapped_jobs = [j["id"] for j in mapped["jobs"]]
+        assert set(step["pipeline_runs"]) == {merge_job, trim_job, *mapped_jobs} == set(runs)
+        # In the order they ran: trim, then the mapped alignments, then the merge.
+        order = step["pipeline_runs"]
+        assert order.index(trim_job) < min(map(order.index, mapped_jobs))
+        assert order[-1] == merge_job
+        assert runs[trim_job]["parameters"]["quality"] == 20
+        assert runs[trim_job]["tool_id"] == "trim"
+        assert runs[trim_job]["inputs"] == [{"name": "input", "src": "hda", "id": raw["id"]}]
+        assert datasets[copy["id"]]["copied_from_id"] == final["id"]
+        assert raw["id"] in datasets and datasets[raw["id"]]["creating_job_id"] is None
+        mapped_output = mapped["output_collections"][0]["id"]
+        assert [c["id"] for c in lineage["collections"]] == [mapped_output]

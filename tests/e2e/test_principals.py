@@ -141,7 +141,7 @@ def user_id_of(client: httpx.Client) -> int:
 
 
 def jobs_of(client: httpx.Client) -> list[dict[str, Any]]:
-    jobs: list[dict[str, Any]] = client.get("/api/data-export/jobs").json()["items"]
+    jobs: list[dict[str, Any]] = client.get("/api/data-export/jobs").json()
     return jobs
 
 

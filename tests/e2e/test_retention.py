@@ -3,27 +3,9 @@ removes the artifact and the link is no longer handed out."""
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
 import httpx
 
-from support.stack import Stack, finished, upload, wait_for
-
-
-def _expire(stack: Stack, job_id: int) -> None:
-    async def run() -> None:
-        conn = await asyncpg.connect(
-            stack.infra.database_url.replace("postgresql+asyncpg", "postgresql")
-        )
-        try:
-            await conn.execute(
-                "UPDATE tasks SET expires_at = now() - interval '1 second' WHERE id = $1", job_id
-            )
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+from support.stack import Stack, expire_now, finished, upload, wait_for
 
 
 def _export(stack: Stack, user: httpx.Client) -> dict[str, object]:
@@ -41,7 +23,7 @@ def _export(stack: Stack, user: httpx.Client) -> dict[str, object]:
 def test_expiry_on_schedule_and_on_request(stack: Stack) -> None:
     with stack.new_user() as user, stack.client() as admin:
         scheduled = _export(stack, user)
-        _expire(stack, int(scheduled["id"]))  # type: ignore[call-overload]
+        expire_now(stack.infra, int(scheduled["id"]))  # type: ignore[call-overload]
         expired = wait_for(
             lambda: (
                 (j := user.get(f"/api/data-export/jobs/{scheduled['id']}").json())["status"]
@@ -57,7 +39,7 @@ def test_expiry_on_schedule_and_on_request(stack: Stack) -> None:
         # The tracker runs every 2 s in tests; race it with an explicit cleanup and
         # accept either one having done the work, but the artifact must be gone.
         on_request = _export(stack, user)
-        _expire(stack, int(on_request["id"]))  # type: ignore[call-overload]
+        expire_now(stack.infra, int(on_request["id"]))  # type: ignore[call-overload]
         # Before cleanup runs, the gateway already refuses to sign a link for it.
         assert user.get(f"/api/data-export/jobs/{on_request['id']}").json()["download_url"] is None
         response = admin.post("/api/data-export/cleanup")

@@ -8,7 +8,6 @@ import json
 import re
 import zipfile
 from pathlib import Path
-from typing import Any
 
 import h5py
 import openpyxl
@@ -18,11 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from support.conversion import convert_file
 from waybill_export_worker.conversion import (
     ConversionCancelled,
     ConversionError,
     ConversionResult,
-    convert,
     detect_format,
     hdf5,
     output_filename,
@@ -39,24 +38,6 @@ TRICKY = (
     '010,"say ""hi""",,2,=SUM(A1:A2)\n'
     '011,NA,-3.5,,"tab\there"\n'
 )
-
-
-def convert_file(
-    source: Path,
-    source_format: str,
-    target: Path,
-    fmt: str,
-    options: dict | None = None,
-    **kwargs: Any,
-) -> ConversionResult:
-    return convert(
-        source=source,
-        source_format=source_format,
-        target=target,
-        target_format=fmt,
-        options=parse_export_options(fmt, options),
-        **kwargs,
-    )
 
 
 def run(

@@ -87,7 +87,7 @@ def test_readme_pika_example_runs(stack: Stack) -> None:
             line.startswith("completed 100") for line in lines
         ), lines
         assert "exports/" in run.stdout  # the artifact's key
-        jobs = user.get("/api/data-export/jobs").json()["items"]
+        jobs = user.get("/api/data-export/jobs").json()
         assert jobs[0]["name"] == "from pika" and jobs[0]["status"] == "completed"
 
 
@@ -102,4 +102,4 @@ def test_readme_pika_example_hears_its_refusal(stack: Stack) -> None:
         assert run.returncode == 0, run.stderr
         assert run.stdout.splitlines()[0] == "failed 0.0", run.stdout
         assert f"may not act for user {owner}" in run.stdout, run.stdout
-        assert user.get("/api/data-export/jobs").json()["items"] == []
+        assert user.get("/api/data-export/jobs").json() == []

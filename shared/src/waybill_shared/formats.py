@@ -21,6 +21,13 @@ _BY_EXTENSION = {
     "h5": "hdf5",
     "hdf5": "hdf5",
     "hdf": "hdf5",
+    "arrow": "arrow",
+    "feather": "arrow",
+    "arrows": "arrow",
+    "orc": "orc",
+    "avro": "avro",
+    "nc": "netcdf",
+    "nc4": "netcdf",
     "gz": "gzip",
     "zip": "zip",
     "fa": "text",
@@ -56,14 +63,21 @@ def text_encoding(head: bytes) -> str | None:
 
 
 def detect_format(filename: str, head: bytes) -> str:
-    """One of csv, tsv, json, jsonl, parquet, excel, hdf5, gzip, zip, text, binary."""
+    """One of csv, tsv, json, jsonl, parquet, excel, hdf5, netcdf, arrow, orc, avro,
+    gzip, zip, text, binary."""
+    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
     if head.startswith(b"PAR1"):
         return "parquet"
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return "hdf5"
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):  # netCDF-4 is HDF5 inside
+        return "netcdf" if _BY_EXTENSION.get(ext) == "netcdf" else "hdf5"
     if head.startswith(b"\x1f\x8b"):
         return "gzip"
-    ext = filename.rsplit(".", 1)[-1].lower() if "." in filename else ""
+    if head.startswith(b"ARROW1") or (ext == "arrows" and head.startswith(b"\xff\xff\xff\xff")):
+        return "arrow"  # the IPC file format (Feather v2), or the stream format by its name
+    if head.startswith(b"Obj\x01"):
+        return "avro"
+    if head.startswith(b"ORC") and (ext == "orc" or text_encoding(head) is None):
+        return "orc"
     if head.startswith(b"PK\x03\x04"):
         return "excel" if ext in ("xlsx", "xlsm") else "zip"
     encoding = text_encoding(head)
@@ -79,6 +93,10 @@ def detect_format(filename: str, head: bytes) -> str:
         "parquet",
         "hdf5",
         "excel",
+        "arrow",
+        "orc",
+        "avro",
+        "netcdf",
     ):
         return _BY_EXTENSION[ext]
     stripped = text.lstrip()

@@ -84,8 +84,9 @@ class WaybillSettings(BaseSettings):
     sweep_interval_seconds: float = 5.0
     cleanup_interval_seconds: float = 300.0
     # The tracker's storage reconcile: one listing of the artifact and file prefixes
-    # against the database (a page per thousand objects), not a HEAD per object.
-    reconcile_interval_seconds: float = 60.0
+    # against the database (a page per thousand objects), not a HEAD per object. Its
+    # cost grows with what is stored, so it runs as seldom as the TTL cleanup.
+    reconcile_interval_seconds: float = 300.0
     outbox_relay_interval_seconds: float = 1.0
 
     shutdown_grace_seconds: float = 30.0

@@ -332,11 +332,8 @@ def body_of(response: httpx.Response) -> Any:
 
 
 def page_of(response: httpx.Response) -> Page:
-    """A list answer: a JSON array with X-Total-Count, or {items, total, limit, offset}."""
+    """A list answer: a JSON array, its total in X-Total-Count."""
     body = body_of(response)
-    # TODO(merge): array only once contract-export lands
-    if isinstance(body, dict) and isinstance(body.get("items"), list):
-        return Page(body["items"], body.get("total"))
     total = response.headers.get("X-Total-Count", "")
     return Page(list(body), int(total) if total.isdigit() else None)
 

@@ -100,7 +100,6 @@ def when(timestamp: str | None) -> str:
 
 
 def percent(job: dict[str, Any]) -> int:
-    # Progress is a float today and an integer 0-100 once contract-export lands.
     return int(job.get("progress") or 0)
 
 

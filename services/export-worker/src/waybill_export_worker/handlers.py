@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aio_pika.abc import AbstractIncomingMessage
 
+from waybill_export_worker.conversion.cpus import usable_cpus
 from waybill_export_worker.history_service import run_history_export, run_history_import
 from waybill_export_worker.service import run_data_export
 from waybill_export_worker.settings import ExportWorkerSettings
@@ -29,6 +32,7 @@ class ExportHandlers:
     def __init__(self, runtime: Runtime, settings: ExportWorkerSettings) -> None:
         self.runtime = runtime
         self.settings = settings
+        self.heavy = asyncio.Semaphore(settings.heavy_tasks or usable_cpus())
 
     async def on_command(self, message: Message, incoming: AbstractIncomingMessage) -> None:
         runtime, settings = self.runtime, self.settings
@@ -40,6 +44,7 @@ class ExportHandlers:
                 request=message,
                 principal=principal,
                 ack=incoming.ack,
+                heavy=self.heavy,
             )
         elif isinstance(message, HistoryExportRequested):
             await run_history_export(
@@ -48,6 +53,7 @@ class ExportHandlers:
                 request=message,
                 principal=principal,
                 ack=incoming.ack,
+                heavy=self.heavy,
             )
         elif isinstance(message, HistoryImportRequested):
             await run_history_import(
@@ -56,6 +62,7 @@ class ExportHandlers:
                 request=message,
                 principal=principal,
                 ack=incoming.ack,
+                heavy=self.heavy,
             )
         else:
             raise RejectMessage(f"{message.message_type()} is not handled by the export worker")

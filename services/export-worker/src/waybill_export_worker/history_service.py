@@ -34,6 +34,7 @@ from waybill_shared.tasks.runner import (
     TaskFailed,
     TaskHandlers,
     TaskSpec,
+    limited,
     run_leased_task,
 )
 
@@ -67,6 +68,7 @@ async def run_history_export(
     request: HistoryExportRequested,
     principal: str | None,
     ack: Callable[[], Awaitable[None]],
+    heavy: asyncio.Semaphore,
 ) -> None:
     async def authorize(task: TaskRow) -> None:
         async with unit_of_work(runtime.sessions) as session:
@@ -180,7 +182,7 @@ async def run_history_export(
             else 0,
         ),
         ack=ack,
-        handlers=TaskHandlers(authorize, work, on_stopped=remove_partial),
+        handlers=TaskHandlers(authorize, limited(heavy, work), on_stopped=remove_partial),
     )
 
 
@@ -208,6 +210,7 @@ async def run_history_import(
     request: HistoryImportRequested,
     principal: str | None,
     ack: Callable[[], Awaitable[None]],
+    heavy: asyncio.Semaphore,
 ) -> None:
     async def authorize(task: TaskRow) -> None:
         async with runtime.sessions() as session:
@@ -234,7 +237,7 @@ async def run_history_import(
             ttl_hours=0,
         ),
         ack=ack,
-        handlers=TaskHandlers(authorize, work),
+        handlers=TaskHandlers(authorize, limited(heavy, work)),
     )
 
 

@@ -9,6 +9,7 @@ costs less than one per call. Events go back to the event loop as they happen.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import tempfile
@@ -52,7 +53,11 @@ async def run_data_export(
     request: DataExportRequested,
     principal: str | None,
     ack: Callable[[], Awaitable[None]],
+    heavy: asyncio.Semaphore,
 ) -> None:
+    """`heavy` bounds how many conversions or large packages run at once; a small
+    export of files packed as they are never waits for it."""
+
     async def authorize(task: TaskRow) -> list[ExportItem]:
         async with runtime.db.acquire() as conn:
             items = await load_export_items(
@@ -73,7 +78,12 @@ async def run_data_export(
                     session, file_ids=request.file_ids, dataset_ids=request.dataset_ids
                 )
         job = ExportJob(runtime.storage.blocking, settings, request, leased, items, lineage)
-        event, fields = await asyncio.to_thread(job.run)
+        small = request.export_format == "zip" and (
+            sum(item.size for item in items) <= settings.small_export_bytes
+        )
+        async with contextlib.nullcontext() if small else heavy:
+            leased.check_stop()
+            event, fields = await asyncio.to_thread(job.run)
         await leased.emitter.emit(event, **fields)
 
     async def remove_partial_artifacts() -> None:
@@ -111,7 +121,13 @@ class ExportJob:
 
     @property
     def packed(self) -> bool:
-        return self.request.compress or len(self.items) > 1
+        return self.request.compress
+
+    @property
+    def separate(self) -> bool:
+        """`compress: false` with several files: each converted file is stored on its
+        own, none is packed."""
+        return not self.request.compress and len(self.items) > 1
 
     @property
     def emitter(self) -> EventEmitter:
@@ -137,14 +153,16 @@ class ExportJob:
             for index, item in enumerate(self.items):
                 self.check_stop()
                 output, result = self.export_item(index, item, workdir, taken)
-                self.results.append(result)
                 if output is not None:
                     if packager is not None:
                         assert result.output_name is not None
                         packager.add_file(result.output_name, output)
                         output.unlink()
+                    elif self.separate:
+                        result = self.store_item(index, output, result)
                     else:
                         single_output = output
+                self.results.append(result)
                 self.emitter.emit_threadsafe(
                     "item",
                     item_index=index,
@@ -175,6 +193,8 @@ class ExportJob:
         finally:
             if packager is not None:
                 packager.close()
+        if self.separate:
+            return self.completed(manifest, artifact=None)
         if packager is not None:
             upload, filename, content_type = package_path, "export.zip", "application/zip"
         else:
@@ -185,20 +205,48 @@ class ExportJob:
         suffix = filename.rsplit(".", 1)[-1] if "." in filename else "bin"
         key = f"{artifact_prefix(self.request.task_id)}export.{suffix}"
         stored = self.storage.put_file(key, upload, content_type=content_type)
+        artifact = Artifact(
+            key=stored.key,
+            size=stored.size,
+            sha256=stored.sha256,
+            content_type=content_type,
+            filename=self.download_name(filename),
+        )
+        return self.completed(manifest, artifact=artifact)
+
+    def completed(
+        self, manifest: dict[str, Any], *, artifact: Artifact | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The completed event: the package (or the one file) is `artifact`; without
+        one, each file's own artifact is in its result."""
         self.check_stop()
+        completed = [r for r in self.results if r.status == "completed"]
+        output_size = (
+            artifact.size
+            if artifact is not None
+            else sum(r.artifact.size for r in completed if r.artifact is not None)
+        )
         return "completed", {
             "progress": 100.0,
             "processed_items": len(self.results),
             "failed_items": len(self.results) - len(completed),
-            "artifact": Artifact(
-                key=stored.key,
-                size=stored.size,
-                sha256=stored.sha256,
-                content_type=content_type,
-                filename=self.download_name(filename),
-            ),
-            "result": {"manifest": manifest["export_info"], "output_size": stored.size},
+            "artifact": artifact,
+            "result": {"manifest": manifest["export_info"], "output_size": output_size},
         }
+
+    def store_item(self, index: int, output: Path, result: ItemResult) -> ItemResult:
+        """Store one converted file as its own artifact, under a key derived from the
+        task and the item's position (never from a user-supplied name)."""
+        assert result.output_name is not None
+        self.check_stop()
+        suffix = result.output_name.rsplit(".", 1)[-1] if "." in result.output_name else "bin"
+        key = f"{artifact_prefix(self.request.task_id)}files/{index}.{suffix}"
+        stored = self.storage.put_file(key, output)
+        output.unlink()
+        artifact = Artifact(
+            key=stored.key, size=stored.size, sha256=stored.sha256, filename=result.output_name
+        )
+        return result.model_copy(update={"artifact": artifact})
 
     def download_name(self, filename: str) -> str:
         stem = safe_member_name(self.request.name, set()).rsplit(".", 1)[0] or "export"
@@ -279,6 +327,8 @@ class ExportJob:
                     "output_name": name,
                     "size": target.stat().st_size,
                     "warnings": outcome.warnings,
+                    "rows_read": outcome.rows_read,
+                    "rows_written": outcome.rows,
                 }
             )
         except conversion.ConversionCancelled as exc:

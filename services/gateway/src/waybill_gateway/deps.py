@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.auth import ApiKeys
@@ -75,16 +76,22 @@ RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]
 
 
+# Declared as security schemes (Swagger's Authorize); either header carries the key,
+# the bearer token first. auto_error=False: the 401 below says what is missing.
+bearer_scheme = HTTPBearer(
+    auto_error=False, scheme_name="bearer", description="`Authorization: Bearer <api key>`"
+)
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key", auto_error=False, scheme_name="apiKey", description="the API key"
+)
+
+
 async def get_current_user(
     request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    x_api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> User:
-    key = x_api_key
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token:
-            key = token.strip()
+    key = bearer.credentials if bearer else x_api_key
     if not key:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from waybill_gateway import openapi
 from waybill_gateway.api import (
     admin,
     catalog,
@@ -82,9 +83,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app = FastAPI(
         title="Waybill",
         version="0.1.0",
-        description="Research data export and workflow extraction. See API.md.",
+        description=openapi.DESCRIPTION,
+        openapi_tags=openapi.TAGS,
         lifespan=lifespan,
     )
+    openapi.install(app, settings)
     app.state.runtime = runtime
     app.state.settings = settings
     app.include_router(users.router, responses=ERROR_RESPONSES)

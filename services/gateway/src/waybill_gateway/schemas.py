@@ -1,22 +1,51 @@
-"""HTTP request and response bodies (API.md is the contract; extra fields are fine)."""
+"""HTTP request and response bodies (docs/API.md is the contract; extra fields are fine)."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat
+from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat, TaskStatus
 from waybill_shared.contracts.types import DbId
 from waybill_shared.principals import PRINCIPAL_NAME, ActsFor
+
+Progress = Annotated[
+    int,
+    Field(ge=0, le=100, description="whole percent, rounded down: 100 only when completed"),
+]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# Schema-only constraints: what the service's own checks refuse (with messages naming
+# the item), said in the OpenAPI document so that clients and fuzzers know it.
+
+
+def unique_list(description: str | None = None) -> Any:
+    """A list (of ids, of names) that holds each value at most once."""
+    return Field(
+        default_factory=list, description=description, json_schema_extra={"uniqueItems": True}
+    )
+
+
+def at_least_one(*lists: str) -> dict[str, Any]:
+    """At least one of these lists is not empty."""
+    return {
+        "anyOf": [{"required": [name], "properties": {name: {"minItems": 1}}} for name in lists]
+    }
+
+
+# A name that is not blank (an input's name, an output's label).
+NotBlank = Annotated[str, Field(json_schema_extra={"pattern": r"\S"})]
+
+
 class UserCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "ada"}]})
+
     name: str = Field(min_length=1, max_length=200)
     is_admin: bool = False
 
@@ -35,6 +64,13 @@ class UserOut(BaseModel):
 
 
 class ServiceAccountCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "lims", "amqp_user": "lims", "acts_for": "users", "user_ids": [7, 9]}
+            ]
+        }
+    )
     name: str = Field(min_length=1, max_length=200, description="also the name of its own user")
     amqp_user: str = Field(
         pattern=PRINCIPAL_NAME.pattern,
@@ -88,6 +124,10 @@ class ServiceAccountCreated(ServiceAccountOut):
 
 
 class ProjectCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "RNA-seq 2026", "description": "liver samples"}]}
+    )
+
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
 
@@ -113,12 +153,48 @@ class FileOut(BaseModel):
 
 
 class DataExportCreate(Strict):
+    """`export_options` are the chosen format's (see the format's options schema; the
+    document ties each export_format to them: waybill_gateway.openapi)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            **at_least_one("file_ids", "dataset_ids"),
+            "examples": [
+                {
+                    "name": "RNA-seq counts as Parquet",
+                    "file_ids": [1, 2],
+                    "export_format": "parquet",
+                    "export_options": {"compression": "zstd"},
+                    "compress": False,
+                    "job_key": "weekly-2026-49",
+                },
+                {"name": "raw files", "file_ids": [1], "dataset_ids": [7], "export_format": "zip"},
+            ],
+        }
+    )
+
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
-    file_ids: list[DbId] = Field(default_factory=list)
-    dataset_ids: list[DbId] = Field(default_factory=list)
+    file_ids: list[DbId] = unique_list("catalog files")
+    dataset_ids: list[DbId] = unique_list("history datasets")
     export_format: ExportFormat
-    export_options: dict[str, Any] | None = None
+    export_options: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Options of the format (docs/EXPORT-OPTIONS.md), checked when the job is "
+            "created: unknown options are a 422. Every format but zip also takes "
+            "`columns` (names, in output order) and `filter`: a condition "
+            '{"column", "op", "value"} (ops = != < <= > >= in is_null not_null '
+            'contains), {"all": [...]}, {"any": [...]} (nestable), or a list (all).'
+        ),
+        examples=[
+            {
+                "compression": "zstd",
+                "columns": ["gene_id", "padj"],
+                "filter": [{"column": "padj", "op": "<", "value": 0.05}],
+            }
+        ],
+    )
     include_metadata: bool = True
     include_lineage: bool = False
     compress: bool = True
@@ -135,6 +211,12 @@ class ExportFileOut(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
+    rows_read: int | None = None
+    rows_written: int | None = None
+    download_url: str | None = Field(
+        default=None,
+        description="this file alone, signed now (several files with compress: false)",
+    )
 
 
 class DataExportJob(BaseModel):
@@ -143,8 +225,8 @@ class DataExportJob(BaseModel):
     job_key: str | None
     name: str
     description: str | None
-    status: Literal["pending", "processing", "completed", "failed", "cancelled", "expired"]
-    progress: float
+    status: TaskStatus
+    progress: Progress
     total_files: int
     processed_files: int
     failed_files: int
@@ -162,13 +244,6 @@ class DataExportJob(BaseModel):
     include_lineage: bool
     compress: bool
     ttl_hours: int
-
-
-class DataExportList(BaseModel):
-    items: list[DataExportJob]
-    total: int
-    limit: int
-    offset: int
 
 
 class CancelResult(BaseModel):
@@ -193,8 +268,8 @@ class TaskEventOut(BaseModel):
     attempt: int
     seq: int
     event_type: str
-    status: str
-    progress: float
+    status: TaskStatus
+    progress: Progress
     payload: dict[str, Any]
     occurred_at: datetime
 
@@ -203,6 +278,8 @@ class TaskEventOut(BaseModel):
 
 
 class HistoryCreate(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "liver RNA-seq"}]})
+
     name: str = Field(min_length=1, max_length=500)
 
 
@@ -281,6 +358,12 @@ class RecordedJobOut(BaseModel):
 
 
 class HistoryExportOptions(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"model_store_format": "rocrate.zip", "include_files": True}]
+        }
+    )
+
     model_store_format: HistoryStoreFormat = Field(
         default="rocrate.zip",
         description="Galaxy's ModelStoreFormat: rocrate.zip (an RO-Crate), tar.gz = tgz and tar "
@@ -293,6 +376,20 @@ class HistoryExportOptions(Strict):
 
 
 class WriteStoreRequest(HistoryExportOptions):
+    """`target_uri`'s pattern in the document names the allowed prefixes of the
+    deployment that serves it (waybill_gateway.openapi)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "target_uri": "s3://waybill/remote/liver.rocrate.zip",
+                    "model_store_format": "rocrate.zip",
+                }
+            ]
+        }
+    )
+
     target_uri: str = Field(
         min_length=6, max_length=1024, description="s3://bucket/key under an allowed prefix"
     )
@@ -323,8 +420,28 @@ class ExportRecord(BaseModel):
     export_metadata: dict[str, Any]
 
 
+def _what_an_import_takes(schema: dict[str, Any]) -> None:
+    """Galaxy's fields are all accepted, but an import needs `store_content_uri`, and
+    refuses `store_dict` and `bco.json` (a description, not an archive) with a 422:
+    the document says so."""
+    uri = schema["properties"]["store_content_uri"]
+    text = next(branch for branch in uri.pop("anyOf") if branch.get("type") == "string")
+    uri.update(text)
+    uri.pop("default", None)
+    formats = schema["properties"]["model_store_format"]["anyOf"][0]
+    formats["enum"] = [f for f in formats["enum"] if f != "bco.json"]
+    schema["required"] = ["store_content_uri"]
+    schema["properties"]["store_dict"] = {
+        "type": "null",
+        "description": schema["properties"]["store_dict"].get("description", ""),
+    }
+    schema["examples"] = [{"store_content_uri": "s3://waybill/remote/liver.tar.gz"}]
+
+
 class FromStoreRequest(Strict):
     """Galaxy's `CreateHistoryFromStore`."""
+
+    model_config = ConfigDict(json_schema_extra=_what_an_import_takes)
 
     store_content_uri: str | None = Field(
         default=None,
@@ -349,28 +466,54 @@ class FromStoreRequest(Strict):
 class OutputLabelIn(Strict):
     id: DbId
     kind: Literal["hda", "hdca"]
-    label: str = Field(max_length=255)
+    label: NotBlank = Field(max_length=255)
 
 
 class ExtractWorkflowRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            **at_least_one("job_ids", "hda_ids", "hdca_ids", "implicit_collection_jobs_ids"),
+            "examples": [
+                {
+                    "workflow_name": "cat two files",
+                    "from_history_id": 1,
+                    "job_ids": [5],
+                    "hda_ids": [12, 13],
+                    "dataset_names": ["first", "second"],
+                }
+            ],
+        }
+    )
+
     workflow_name: str = Field(min_length=1, max_length=500)
     from_history_id: DbId | None = None
-    job_ids: list[DbId] = Field(default_factory=list)
-    hda_ids: list[DbId] = Field(default_factory=list)
-    hdca_ids: list[DbId] = Field(default_factory=list)
-    implicit_collection_jobs_ids: list[DbId] = Field(default_factory=list)
-    dataset_names: list[str] = Field(default_factory=list)
-    dataset_collection_names: list[str] = Field(default_factory=list)
+    job_ids: list[DbId] = unique_list(
+        "tool runs (one job of a mapped run is refused: give its run)"
+    )
+    hda_ids: list[DbId] = unique_list()
+    hdca_ids: list[DbId] = unique_list()
+    implicit_collection_jobs_ids: list[DbId] = unique_list("mapped runs, by their group id")
+    dataset_names: list[NotBlank] = unique_list("names of the hda_ids inputs, in order")
+    dataset_collection_names: list[NotBlank] = unique_list("names of the hdca_ids inputs")
     output_labels: list[OutputLabelIn] = Field(default_factory=list)
 
 
 class LegacyExtractRequest(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            **at_least_one("job_ids", "dataset_hids", "dataset_collection_hids"),
+            "examples": [
+                {"workflow_name": "cat two files", "job_ids": [5], "dataset_hids": [1, 2]}
+            ],
+        }
+    )
+
     workflow_name: str = Field(min_length=1, max_length=500)
-    job_ids: list[DbId] = Field(default_factory=list)
-    dataset_hids: list[DbId] = Field(default_factory=list)
-    dataset_collection_hids: list[DbId] = Field(default_factory=list)
-    dataset_names: list[str] = Field(default_factory=list)
-    dataset_collection_names: list[str] = Field(default_factory=list)
+    job_ids: list[DbId] = unique_list()
+    dataset_hids: list[DbId] = unique_list()
+    dataset_collection_hids: list[DbId] = unique_list()
+    dataset_names: list[NotBlank] = unique_list()
+    dataset_collection_names: list[NotBlank] = unique_list()
 
 
 class ExtractionAccepted(BaseModel):

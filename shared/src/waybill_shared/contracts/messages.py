@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from waybill_shared.contracts.types import DbId
 from waybill_shared.provenance.schemas import JobRecordRequest
 
-ExportFormat = Literal["csv", "tsv", "json", "excel", "parquet", "hdf5", "zip"]
+ExportFormat = Literal[
+    "csv", "tsv", "json", "excel", "parquet", "hdf5", "arrow", "orc", "avro", "netcdf", "zip"
+]
 TaskKind = Literal["data_export", "history_export", "history_import", "workflow_extraction"]
 TaskStatus = Literal["pending", "processing", "completed", "failed", "cancelled", "expired"]
 
@@ -145,8 +147,20 @@ class ProvenanceRecorded(Message):
     job: JobRecordRequest
 
 
+class Artifact(BaseModel):
+    """A stored object: its key, size and checksum, and the name to download it as."""
+
+    model_config = ConfigDict(extra="forbid")
+    key: str
+    size: int
+    sha256: str
+    content_type: str = "application/octet-stream"
+    filename: str
+
+
 class ItemResult(BaseModel):
-    """The outcome of one exported file."""
+    """The outcome of one exported file. `artifact`: the converted file stored on its
+    own (an export with `compress: false` and several files); absent otherwise."""
 
     model_config = ConfigDict(extra="forbid")
     file_id: int | None = None
@@ -157,15 +171,9 @@ class ItemResult(BaseModel):
     size: int | None = None
     error: str | None = None
     warnings: list[str] = Field(default_factory=list)
-
-
-class Artifact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    key: str
-    size: int
-    sha256: str
-    content_type: str = "application/octet-stream"
-    filename: str
+    rows_read: int | None = None
+    rows_written: int | None = None
+    artifact: Artifact | None = None
 
 
 class TaskEvent(Message):

@@ -1,6 +1,11 @@
 """Lineage: for exported files and datasets, the jobs, tools, parameters and inputs
 that produced them, transitively. Loaded breadth-first, one round of batched
-queries per generation (never a query per dataset)."""
+queries per generation (never a query per dataset).
+
+The shape is the seed's: `source_datasets` (every dataset the lineage reached),
+`pipeline_runs` (every tool run, with its parameters, inputs and outputs) and
+`processing_steps` (per exported item: the run that made it and every run before it,
+in the order they ran, as ids into `pipeline_runs`); `collections` beside them."""
 
 from __future__ import annotations
 
@@ -59,17 +64,22 @@ async def lineage_for(
     for dataset_id in dataset_ids:
         roots.append(("dataset", dataset_id, [dataset_id]))
     return {
-        "items": [
+        "source_datasets": [
             {
-                f"{kind}_id": ref,
-                "datasets": starts,
-                "produced_by": sorted({j for d in starts if (j := _origin_job(g, d)) is not None}),
-                "jobs": sorted(_ancestor_jobs(g, starts)),
+                "id": d.id,
+                "name": d.name,
+                "hid": d.hid,
+                "history_id": d.history_id,
+                "extension": d.extension,
+                "file_id": d.file_id,
+                "creating_job_id": d.creating_job_id,
+                "copied_from_id": d.copied_from_id,
             }
-            for kind, ref, starts in roots
+            for d in sorted(g.datasets.values(), key=lambda d: d.id)
         ],
-        "jobs": {
-            str(job.id): {
+        "pipeline_runs": [
+            {
+                "id": job.id,
                 "tool_id": job.tool_id,
                 "tool_version": job.tool_version,
                 "parameters": job.parameters,
@@ -85,21 +95,19 @@ async def lineage_for(
                 "created_at": job.created_at.isoformat(),
             }
             for job in sorted(g.jobs.values(), key=lambda j: j.id)
-        },
-        "datasets": {
-            str(d.id): {
-                "name": d.name,
-                "hid": d.hid,
-                "history_id": d.history_id,
-                "extension": d.extension,
-                "file_id": d.file_id,
-                "creating_job_id": d.creating_job_id,
-                "copied_from_id": d.copied_from_id,
+        ],
+        "processing_steps": [
+            {
+                f"{kind}_id": ref,
+                "datasets": starts,
+                "produced_by": sorted({j for d in starts if (j := _origin_job(g, d)) is not None}),
+                "pipeline_runs": _in_run_order(g, _ancestor_jobs(g, starts)),
             }
-            for d in sorted(g.datasets.values(), key=lambda d: d.id)
-        },
-        "collections": {
-            str(c.id): {
+            for kind, ref, starts in roots
+        ],
+        "collections": [
+            {
+                "id": c.id,
                 "name": c.name,
                 "hid": c.hid,
                 "history_id": c.history_id,
@@ -110,8 +118,12 @@ async def lineage_for(
                 "datasets": g.collection_datasets.get(c.id, []),
             }
             for c in sorted(g.collections.values(), key=lambda c: c.id)
-        },
+        ],
     }
+
+
+def _in_run_order(g: _Graph, jobs: set[int]) -> list[int]:
+    return sorted(jobs, key=lambda j: (g.jobs[j].created_at, j))
 
 
 def _origin_job(g: _Graph, dataset_id: int) -> int | None:

@@ -61,6 +61,21 @@ class MapOver(_Strict):
 
 
 class JobRecordRequest(_Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "history_id": 1,
+                    "tool_id": "cat1",
+                    "tool_version": "1.0.0",
+                    "parameters": {"input1": {"src": "hda", "id": 12}},
+                    "inputs": [{"name": "input1", "src": "hda", "id": 12}],
+                    "outputs": [{"name": "out_file1", "file_id": 55, "dataset_name": "cat1 on 1"}],
+                }
+            ]
+        }
+    )
+
     history_id: DbId
     tool_id: Name
     tool_version: str | None = Field(default=None, max_length=100)
@@ -73,6 +88,28 @@ class JobRecordRequest(_Strict):
 
 
 class ElementIdentifier(_Strict):
+    """A dataset (`src: hda` with its `id`) or a nested collection (`src:
+    new_collection` with its `element_identifiers`)."""
+
+    # The document says what the recording checks (an anyOf pydantic does not enforce).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {"src": {"const": "hda"}, "id": {"type": "integer"}},
+                    "required": ["id"],
+                },
+                {
+                    "properties": {
+                        "src": {"const": "new_collection"},
+                        "element_identifiers": {"type": "array", "minItems": 1},
+                    },
+                    "required": ["element_identifiers"],
+                },
+            ]
+        }
+    )
+
     name: Name
     src: Literal["hda", "new_collection"]
     id: DbId | None = None
@@ -83,6 +120,42 @@ class ElementIdentifier(_Strict):
 class NewContent(_Strict):
     """POST /api/histories/{id}/contents: a dataset from a file, a copy, or a new
     collection."""
+
+    # The document says what the recording checks (an anyOf pydantic does not enforce).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {
+                    "properties": {
+                        "src": {"enum": ["file", "hda", "hdca"]},
+                        "id": {"type": "integer"},
+                        "type": {"type": "null"},
+                    },
+                    "required": ["src", "id"],
+                },
+                {
+                    "properties": {
+                        "type": {"const": "dataset_collection"},
+                        "collection_type": {"type": "string"},
+                        "element_identifiers": {"type": "array", "minItems": 1},
+                    },
+                    "required": ["type", "collection_type", "element_identifiers"],
+                },
+            ],
+            "examples": [
+                {"src": "file", "id": 1, "name": "counts.csv"},
+                {
+                    "type": "dataset_collection",
+                    "collection_type": "paired",
+                    "name": "reads",
+                    "element_identifiers": [
+                        {"name": "forward", "src": "hda", "id": 3},
+                        {"name": "reverse", "src": "hda", "id": 4},
+                    ],
+                },
+            ],
+        }
+    )
 
     src: Literal["file", "hda", "hdca"] | None = None
     id: DbId | None = None

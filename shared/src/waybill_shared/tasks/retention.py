@@ -32,13 +32,21 @@ async def expire_artifacts(conn: Connection, storage: Storage) -> int:
     """Completed tasks past their expiry: remove the artifacts, mark them expired."""
     count = 0
     for task in await tasks.lock_expired_artifacts(conn):
-        if task.artifact_key:
-            prefix = task.artifact_key.rsplit("/", 1)[0] + "/"
+        for prefix in sorted(artifact_prefixes(task)):
             await storage.remove_prefix(prefix)
         await tasks.record_system_event(conn, task, "expired")
         await tasks.clear_artifact(conn, task.id)
         count += 1
     return count
+
+
+def artifact_prefixes(task: tasks.TaskRow) -> set[str]:
+    """Where a task's artifacts are: its package's folder, and each file's (several
+    files exported with compress: false are stored one by one)."""
+    keys = [task.artifact_key] + [
+        (item.get("artifact") or {}).get("key") for item in task.items if item
+    ]
+    return {key.rsplit("/", 1)[0] + "/" for key in keys if key}
 
 
 RECONCILE_BATCH = 1000

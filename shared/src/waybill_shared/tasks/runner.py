@@ -82,6 +82,20 @@ class TaskHandlers(Generic[Checked]):
     on_stopped: Callable[[], Awaitable[None]] | None = None
 
 
+def limited(
+    slots: asyncio.Semaphore, work: Callable[[LeasedTask, Checked], Awaitable[None]]
+) -> Callable[[LeasedTask, Checked], Awaitable[None]]:
+    """`work` run only while holding one of `slots` (heavy work: at most so many at once;
+    the lease is kept while the task waits its turn)."""
+
+    async def run(leased: LeasedTask, checked: Checked) -> None:
+        async with slots:
+            leased.check_stop()
+            await work(leased, checked)
+
+    return run
+
+
 async def run_leased_task(
     *,
     runtime: Runtime,

@@ -62,8 +62,8 @@ def create(
         typer.Option(
             "--format",
             metavar="FORMAT",
-            help="csv, tsv, json, excel, parquet, hdf5, or zip (the files as they are, packed); "
-            "the gateway may offer more (arrow, orc...).",
+            help="csv, tsv, json, excel, parquet, hdf5, arrow, orc, avro, netcdf, or zip (the "
+            "files as they are, packed).",
             show_default=False,
         ),
     ],
@@ -88,7 +88,8 @@ def create(
             metavar="KEY=VALUE",
             help="A format option KEY=VALUE; repeat. Values read as JSON when they are JSON "
             '(row_group_size=10000, include_header=false, columns=\'["a","b"]\'), '
-            "otherwise as text (delimiter=';', compression=zstd).",
+            "otherwise as text (delimiter=';', compression=zstd). Rows: "
+            'filter=\'[{"column":"padj","op":"<","value":0.05}]\' (docs/EXPORT-OPTIONS.md).',
         ),
     ] = None,
     metadata: Annotated[

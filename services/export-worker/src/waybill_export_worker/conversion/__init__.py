@@ -1,6 +1,7 @@
 """Streaming format conversion, pure (no broker, database or storage code): a tabular
-file is read as record batches with one schema and written to csv, tsv, json, excel,
-parquet or hdf5. Engine choices and figures: services/export-worker/CONVERSION.md."""
+file is read as record batches with one schema, its columns selected and rows filtered
+(`selection`), and written to csv, tsv, json, excel, parquet, hdf5, arrow, orc, avro or
+netcdf. Engine choices and figures: services/export-worker/CONVERSION.md."""
 
 from __future__ import annotations
 
@@ -8,17 +9,42 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
 import pyarrow as pa
 
 from waybill_export_worker.conversion import polars_engine, readers
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
 from waybill_export_worker.conversion.pipeline import ReadAhead
+from waybill_export_worker.conversion.selection import Selection
 from waybill_export_worker.conversion.writers import Sink, open_sink
 from waybill_shared.export_options import ExportOptions
 from waybill_shared.formats import detect_format
 
-TABULAR_OUTPUTS = ("csv", "tsv", "json", "excel", "parquet", "hdf5")
-TABULAR_INPUTS = ("csv", "tsv", "json", "jsonl", "parquet", "excel", "hdf5")
+TABULAR_OUTPUTS = (
+    "csv",
+    "tsv",
+    "json",
+    "excel",
+    "parquet",
+    "hdf5",
+    "arrow",
+    "orc",
+    "avro",
+    "netcdf",
+)
+TABULAR_INPUTS = (
+    "csv",
+    "tsv",
+    "json",
+    "jsonl",
+    "parquet",
+    "excel",
+    "hdf5",
+    "arrow",
+    "orc",
+    "avro",
+    "netcdf",
+)
 _SUFFIX = {
     "csv": "csv",
     "tsv": "tsv",
@@ -26,6 +52,10 @@ _SUFFIX = {
     "excel": "xlsx",
     "parquet": "parquet",
     "hdf5": "h5",
+    "arrow": "arrow",
+    "orc": "orc",
+    "avro": "avro",
+    "netcdf": "nc",
 }
 CSV_INPUTS = ("csv", "tsv", "text")
 MAX_RESTARTS = 64
@@ -44,10 +74,11 @@ __all__ = [
 
 @dataclass
 class ConversionResult:
-    rows: int
-    columns: int
+    rows: int  # written: those the filter passed
+    columns: int  # written
     warnings: list[str] = field(default_factory=list)
     bytes_read: int = 0
+    rows_read: int = 0
 
 
 def output_filename(stem: str, target_format: str) -> str:
@@ -72,6 +103,19 @@ def _source(
         return _peeked(readers.ExcelSource(source, on_read).read)
     if source_format == "hdf5":
         return _peeked(lambda: readers.hdf5_batches(source, on_read))
+    if source_format in ("arrow", "orc"):
+        schema, _ = readers.arrow_or_orc_batches(source, source_format, None)
+        return (lambda: schema), (
+            lambda: readers.arrow_or_orc_batches(source, source_format, on_read)[1]
+        )
+    if source_format == "avro":
+        from waybill_export_worker.conversion.avro import avro_batches
+
+        return _peeked(lambda: avro_batches(source, on_read))
+    if source_format == "netcdf":
+        from waybill_export_worker.conversion.netcdf import netcdf_batches
+
+        return _peeked(lambda: netcdf_batches(source, on_read))
     raise ConversionError(f"not a tabular file (detected format: {source_format})")
 
 
@@ -136,11 +180,23 @@ def convert(
             should_stop=should_stop,
         )
         if polars_engine.supports(csv_source, target_format, options):
-            rows = polars_engine.convert_csv(
-                csv_source, target, target_format, options, on_read=on_read, should_stop=should_stop
+            warnings: list[str] = []
+            rows_read, rows = polars_engine.convert_csv(
+                csv_source,
+                target,
+                target_format,
+                options,
+                on_read=on_read,
+                should_stop=should_stop,
+                warnings=warnings,
             )
+            columns = getattr(options, "columns", None) or csv_source.names
             return ConversionResult(
-                rows=rows, columns=len(csv_source.names), bytes_read=csv_source.size
+                rows=rows,
+                columns=len(columns),
+                warnings=warnings,
+                bytes_read=csv_source.size,
+                rows_read=rows_read,
             )
         schema_of, batches = (lambda: csv_source.schema), csv_source.batches
         if csv_source.encoding != "utf-8":
@@ -151,18 +207,40 @@ def convert(
     for _ in range(MAX_RESTARTS):
         warnings = list(read_warnings)
         schema = schema_of()
-        with ReadAhead(batches()) as stream:  # reading starts while the sink is opened
+        selection = _selection(schema, options)
+        stream_of = batches() if selection is None else selection.apply(batches())
+        written = schema if selection is None else selection.schema_of(schema)
+        # Reading (and filtering) starts while the sink is opened.
+        with ReadAhead(stream_of) as stream:
             try:
                 rows = _write(
-                    stream, open_sink(target, target_format, schema, options, warnings), should_stop
+                    stream,
+                    open_sink(target, target_format, written, options, warnings),
+                    should_stop,
                 )
             except readers.Restart:
                 target.unlink(missing_ok=True)
                 continue
         return ConversionResult(
-            rows=rows, columns=len(schema), warnings=warnings, bytes_read=read["bytes"]
+            rows=rows,
+            columns=len(written),
+            warnings=warnings,
+            bytes_read=read["bytes"],
+            rows_read=rows if selection is None else selection.rows_read,
         )
     raise ConversionError("the column types kept changing; giving up")
+
+
+def _selection(schema: pa.Schema, options: ExportOptions) -> Selection | None:
+    """The selection and filter for this schema; None when the options keep everything."""
+    if getattr(options, "columns", None) is None and getattr(options, "filter", None) is None:
+        return None
+    # Not schema.empty_table(): it makes pyarrow import pandas (see CONVERSION.md).
+    typed = pl.from_arrow(
+        pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+    )
+    assert isinstance(typed, pl.DataFrame)
+    return Selection(dict(typed.schema), options)
 
 
 def _write(
@@ -182,7 +260,12 @@ def _write(
                 batch = block.slice(offset, step)
                 sink.write(batch)
                 rows += batch.num_rows
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+    except (
+        pa.ArrowInvalid,
+        pa.ArrowTypeError,
+        pa.ArrowNotImplementedError,
+        UnicodeDecodeError,
+    ) as exc:
         raise ConversionError(f"cannot convert: {exc}") from exc
     finally:
         sink.close()

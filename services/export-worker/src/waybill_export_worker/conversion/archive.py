@@ -14,7 +14,20 @@ from typing import IO, Literal
 from waybill_export_worker.conversion import deflate
 
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:]+")
-_STORED = {".parquet", ".xlsx", ".gz", ".zip", ".h5", ".bz2", ".xz", ".zst"}
+# Compressed already (as our converters write them by default): stored, not deflated.
+_STORED = {
+    ".parquet",
+    ".xlsx",
+    ".gz",
+    ".zip",
+    ".h5",
+    ".bz2",
+    ".xz",
+    ".zst",
+    ".orc",
+    ".arrow",
+    ".nc",
+}
 
 
 PIECE_BYTES = 1024 * 1024

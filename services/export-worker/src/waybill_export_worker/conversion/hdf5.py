@@ -67,14 +67,15 @@ def chunk_rows(kinds: list[str]) -> int:
     return max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, 1 << max(rows.bit_length() - 1, 0)))
 
 
-def _numbers(column: pa.Array, kind: str) -> Any:
+def _numbers(column: pa.Array, kind: str, fill: Any = None) -> Any:
     """A number or boolean column as the numpy array its dataset stores, NA filled
     (the mask keeps where). Through polars, not pyarrow: pyarrow imports pandas the
     first time it turns values into numpy or a Python scalar into Arrow (0.3 s and
     ~45 MB per worker process). Columns without nulls of the stored type go as they
     are: with hundreds of columns the per-column conversions were the time."""
     series = pl.Series(column)
-    target, fill = _STORED[kind]
+    target, default = _STORED[kind]
+    fill = default if fill is None else fill
     if series.dtype != target:
         series = series.cast(target)
     if series.null_count():
@@ -162,6 +163,35 @@ class ChunkWriter:
             self.pending.clear()
 
 
+class WholeChunks:
+    """Batches gathered until they make whole chunks of rows (`chunk_rows` each):
+    `add` gives those rows as one batch when there are enough, `rest` the remainder
+    at the end. A sink that writes whole chunks only needs no HDF5 chunk cache."""
+
+    def __init__(self, chunk_rows: int) -> None:
+        self.chunk_rows = chunk_rows
+        self.pending: list[pa.RecordBatch] = []
+        self.pending_rows = 0
+
+    def add(self, batch: pa.RecordBatch) -> pa.RecordBatch | None:
+        if batch.num_rows == 0:
+            return None
+        self.pending.append(batch)
+        self.pending_rows += batch.num_rows
+        if self.pending_rows < self.chunk_rows:
+            return None
+        return self._take(self.pending_rows - self.pending_rows % self.chunk_rows)
+
+    def rest(self) -> pa.RecordBatch | None:
+        return self._take(self.pending_rows) if self.pending_rows else None
+
+    def _take(self, n: int) -> pa.RecordBatch:
+        table = pa.Table.from_batches(self.pending)
+        rest = table.slice(n)
+        self.pending, self.pending_rows = rest.to_batches(), rest.num_rows
+        return table.slice(0, n).combine_chunks().to_batches()[0]
+
+
 class Hdf5Sink:
     """Writes whole chunks only, so HDF5 needs no chunk cache: its default (1 MiB per
     dataset) held a part-written chunk of every column, 250 MB on a 500-column
@@ -174,8 +204,7 @@ class Hdf5Sink:
         self.chunk_rows = chunk_rows([kind for kind, _ in self.kinds])
         self.chunks = ChunkWriter(self.chunk_rows, compression)
         self.rows = 0
-        self.pending: list[pa.RecordBatch] = []
-        self.pending_rows = 0
+        self.buffer = WholeChunks(self.chunk_rows)
         self.creation: h5p.PropDCID | None = None  # the first dataset's, for the rest
         self.datasets = [
             self._create(str(i), dtype, rows=0, compression=compression)
@@ -210,26 +239,12 @@ class Hdf5Sink:
         )
 
     def write(self, batch: pa.RecordBatch) -> None:
-        if batch.num_rows == 0:
-            return
-        self.pending.append(batch)
-        self.pending_rows += batch.num_rows
-        if self.pending_rows >= self.chunk_rows:
-            self._flush(whole_chunks=True)
+        rows = self.buffer.add(batch)
+        if rows is not None:
+            self._write_rows(rows)
 
-    def _flush(self, *, whole_chunks: bool) -> None:
-        if not self.pending:
-            return
-        table = pa.Table.from_batches(self.pending)
-        n = (
-            self.pending_rows - self.pending_rows % self.chunk_rows
-            if whole_chunks
-            else self.pending_rows
-        )
-        rest = table.slice(n)
-        self.pending, self.pending_rows = rest.to_batches(), rest.num_rows
-        batch = table.slice(0, n).combine_chunks().to_batches()[0]
-        start, end = self.rows, self.rows + n
+    def _write_rows(self, batch: pa.RecordBatch) -> None:
+        start, end = self.rows, self.rows + batch.num_rows
         for i, column in enumerate(batch.columns):
             kind = self.kinds[i][0]
             if kind == "string":
@@ -249,7 +264,9 @@ class Hdf5Sink:
 
     def close(self) -> None:
         try:
-            self._flush(whole_chunks=False)
+            rest = self.buffer.rest()
+            if rest is not None:
+                self._write_rows(rest)
             self.group.attrs["rows"] = self.rows
         finally:
             self.file.close()

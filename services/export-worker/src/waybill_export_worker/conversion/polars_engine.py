@@ -1,4 +1,4 @@
-"""CSV/TSV to csv, tsv, JSON Lines or Parquet with polars' streaming engine end to end:
+"""CSV/TSV to csv, tsv, JSON Lines, Parquet or Arrow IPC with polars' streaming engine end to end:
 the fastest engine measured here (bench/conversion/run.py), 2-3x the pyarrow path.
 
 The types are ours, not polars': the schema `readers.CsvSource` inferred (ids with
@@ -6,7 +6,8 @@ leading zeros stay text, NA markers are null) is pinned, and a later value that 
 not fit makes polars fail with the column named; that column is widened and the file
 converted again, exactly as on the pyarrow path. Progress and cancel ride on a
 per-batch callback inside the stream (polars cannot say how many bytes it has read,
-so progress is rows times the sample's bytes per row).
+so progress is rows times the sample's bytes per row). The column selection and row
+filter are part of the query: polars reads only the columns they need.
 """
 
 from __future__ import annotations
@@ -22,13 +23,21 @@ import pyarrow as pa
 
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
 from waybill_export_worker.conversion.readers import NULLS, SIGNED_INTEGER, CsvSource
+from waybill_export_worker.conversion.selection import Selection
 from waybill_export_worker.conversion.writers import FORMULA, NUMBER
-from waybill_shared.export_options import CsvOptions, ExportOptions, JsonOptions, ParquetOptions
+from waybill_shared.export_options import (
+    ArrowOptions,
+    AvroOptions,
+    CsvOptions,
+    ExportOptions,
+    JsonOptions,
+    ParquetOptions,
+)
 
 _PARSE_ERROR = re.compile(
     r"could not parse `(.*)` as dtype `([^`]+)` at column .*\(column number (\d+)\)", re.DOTALL
 )
-_TYPES = {pa.int64(): pl.Int64, pa.float64(): pl.Float64, pa.bool_(): pl.Boolean}
+_TYPES = {pa.int64(): pl.Int64(), pa.float64(): pl.Float64(), pa.bool_(): pl.Boolean()}
 MAX_RESTARTS = 64
 # polars sizes its CSV read chunks by the size of the file, and holds several in
 # flight: its memory grew with the input (210 MB at 100 MB, 365 MB at 1 GB). Fixed
@@ -53,7 +62,9 @@ def supports(source: CsvSource, target_format: str, options: ExportOptions) -> b
         return True
     if target_format == "parquet" and isinstance(options, ParquetOptions):
         return options.use_dictionary
-    return False
+    if target_format == "avro" and isinstance(options, AvroOptions):
+        return True
+    return target_format == "arrow" and isinstance(options, ArrowOptions)
 
 
 def convert_csv(
@@ -64,8 +75,10 @@ def convert_csv(
     *,
     on_read: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
-) -> int:
-    """Convert; returns the number of rows written.
+    warnings: list[str],
+) -> tuple[int, int]:
+    """Convert; returns the number of rows read and written (the sink's warnings go
+    to `warnings`).
 
     polars checks every field against every null marker it is given (all nine cost
     ~30% of its speed), so it gets only the markers the sample used; string columns
@@ -74,8 +87,16 @@ def convert_csv(
     markers = set(source.null_markers) | {""}
     for _ in range(MAX_RESTARTS):
         try:
+            del warnings[:]  # the last attempt's only
             return _convert_once(
-                source, target, target_format, options, sorted(markers), on_read, should_stop
+                source,
+                target,
+                target_format,
+                options,
+                sorted(markers),
+                on_read,
+                should_stop,
+                warnings,
             )
         except pl.exceptions.ComputeError as exc:
             target.unlink(missing_ok=True)
@@ -108,8 +129,13 @@ def _convert_once(
     markers: list[str],
     on_read: Callable[[int], None],
     should_stop: Callable[[], bool] | None,
-) -> int:
-    schema = {name: _TYPES.get(t, pl.String) for name, t in source.types.items()}
+    warnings: list[str],
+) -> tuple[int, int]:
+    schema: dict[str, pl.DataType] = {
+        name: _TYPES.get(t, pl.String()) for name, t in source.types.items()
+    }
+    # The filter is compiled against this attempt's types (a widening may change them).
+    selection = Selection(schema, options)
     lazy = pl.scan_csv(
         source.path,
         schema=schema,
@@ -118,56 +144,92 @@ def _convert_once(
         null_values=markers,
         encoding="utf8",
     )
-    lazy = lazy.with_columns(_output_expressions(schema, target_format, options))
-    rows = 0
+    if selection.narrows:  # polars then parses only these columns
+        lazy = lazy.select(selection.needed)
     state = {"cancelled": False}
 
     def observe(batch: pl.DataFrame) -> pl.DataFrame:
-        nonlocal rows
         if should_stop is not None and should_stop():
             state["cancelled"] = True
             raise ConversionCancelled
-        rows += batch.height
-        on_read(min(int(rows * source.bytes_per_row), source.size))
+        selection.rows_read += batch.height
+        on_read(min(int(selection.rows_read * source.bytes_per_row), source.size))
+        return batch
+
+    def count_written(batch: pl.DataFrame) -> pl.DataFrame:
+        selection.rows_written += batch.height
         return batch
 
     lazy = lazy.map_batches(observe, streamable=True, schema=lazy.collect_schema())
+    needed = {name: schema[name] for name in selection.needed}
+    if selection.predicate is not None:
+        # The filter sees values as written: NA markers null, before any escaping.
+        lazy = lazy.with_columns(_na_expressions(needed)).filter(selection.predicate)
+        lazy = lazy.map_batches(count_written, streamable=True, schema=lazy.collect_schema())
+    lazy = lazy.with_columns(
+        _output_expressions(needed, target_format, options, na=selection.predicate is None)
+    )
+    if selection.reorders:
+        lazy = lazy.select(selection.columns)
     try:
         # polars streams morsels of ~1.3 MB of input (80 per 100 MB here): the step of
         # progress and cancel.
-        _sink(lazy, target, options)
+        _sink(lazy, target, options, warnings)
     except Exception:
         if state["cancelled"]:
             target.unlink(missing_ok=True)
             raise ConversionCancelled from None
         raise
     on_read(source.size)
-    return rows
+    if selection.predicate is None:
+        selection.rows_written = selection.rows_read
+    return selection.rows_read, selection.rows_written
+
+
+def _na_text(column: pl.Expr) -> pl.Expr:
+    """NA markers polars was not given (see convert_csv) are null all the same."""
+    return pl.when(column.is_in(NULLS)).then(None).otherwise(column)
+
+
+def _na_expressions(schema: dict[str, pl.DataType]) -> list[pl.Expr]:
+    return [_na_text(pl.col(n)).alias(n) for n, t in schema.items() if t == pl.String]
 
 
 def _output_expressions(
-    schema: dict[str, type[pl.DataType]], target_format: str, options: ExportOptions
+    schema: dict[str, pl.DataType], target_format: str, options: ExportOptions, *, na: bool
 ) -> list[pl.Expr]:
-    """NA markers in text, spreadsheet safety for CSV text, and NaN as NA in CSV,
-    vectorised."""
+    """NA markers in text (`na`: unless done before the filter), spreadsheet safety
+    for CSV text, and NaN as NA in CSV, vectorised."""
     expressions = []
     for name, dtype in schema.items():
         column = pl.col(name)
-        if dtype is pl.String:
-            # NA markers polars was not given (see convert_csv) are null all the same.
-            column = pl.when(column.is_in(NULLS)).then(None).otherwise(column)
+        if dtype == pl.String:
+            if na:
+                column = _na_text(column)
             if isinstance(options, CsvOptions) and options.formula_escape:
                 risky = column.str.contains(FORMULA) & ~column.str.contains(NUMBER)
                 column = pl.when(risky).then(pl.lit("'") + column).otherwise(column)
-            expressions.append(column.alias(name))
-        elif dtype is pl.Float64 and target_format != "json":
+            if na or (isinstance(options, CsvOptions) and options.formula_escape):
+                expressions.append(column.alias(name))
+        elif dtype == pl.Float64 and target_format != "json":
             # polars reads the markers "nan"/"NaN" as NaN; they are NA, as everywhere.
             # (Its JSON writer already writes NaN and infinity as null.)
             expressions.append(pl.when(~column.is_nan()).then(column).alias(name))
     return expressions
 
 
-def _sink(lazy: pl.LazyFrame, target: Path, options: ExportOptions) -> None:
+def _sink(lazy: pl.LazyFrame, target: Path, options: ExportOptions, warnings: list[str]) -> None:
+    if isinstance(options, AvroOptions):
+        # polars has no Avro sink: its Avro writer per batch, the blocks joined (AvroSink).
+        from waybill_export_worker.conversion.avro import AvroSink
+
+        schema = pl.DataFrame(schema=lazy.collect_schema()).to_arrow().schema
+        sink = AvroSink(target, schema, options, warnings)
+        try:
+            lazy.sink_batches(sink.write_frame, chunk_size=65_536)
+        finally:
+            sink.close()
+        return
     if isinstance(options, CsvOptions):
         lazy.sink_csv(
             target,
@@ -186,6 +248,14 @@ def _sink(lazy: pl.LazyFrame, target: Path, options: ExportOptions) -> None:
             target,
             compression="uncompressed" if options.compression == "none" else options.compression,
             row_group_size=options.row_group_size,
+        )
+    elif isinstance(options, ArrowOptions):
+        # Arrow's own string type (large_string), not polars' string_view: readable by
+        # every Arrow implementation, and the type pyarrow's writer gives the same file.
+        lazy.sink_ipc(
+            target,
+            compression="uncompressed" if options.compression == "none" else options.compression,
+            compat_level=pl.CompatLevel.oldest(),
         )
     else:  # supports() keeps other formats away
         raise ConversionError(f"polars engine cannot write {type(options).__name__}")

@@ -598,3 +598,42 @@ def first_json_char(path: Path) -> str:
     with path.open("rb") as f:
         head = f.read(4096).lstrip()
     return head[:1].decode("ascii", "replace")
+
+
+def arrow_or_orc_batches(
+    path: Path, source_format: str, on_read: Callable[[int], None] | None
+) -> tuple[pa.Schema, Iterator[pa.RecordBatch]]:
+    """An Arrow IPC file (Feather v2; the IPC stream format too) batch by batch, its
+    pages mapped rather than read; an ORC file stripe by stripe."""
+    size = path.stat().st_size
+    try:
+        if source_format == "orc":
+            import pyarrow.orc as orc
+
+            orc_file = orc.ORCFile(str(path))
+            count = orc_file.nstripes
+            schema, read = orc_file.schema, orc_file.read_stripe
+        else:
+            source = pa.memory_map(str(path))
+            try:
+                ipc = pa.ipc.open_file(source)
+                count, schema, read = ipc.num_record_batches, ipc.schema, ipc.get_batch
+            except pa.ArrowInvalid:  # the IPC stream format: batches in order
+                source.seek(0)
+                stream_reader = pa.ipc.open_stream(source)
+                count, schema = -1, stream_reader.schema
+    except (pa.ArrowInvalid, OSError) as exc:
+        kind = "ORC" if source_format == "orc" else "Arrow IPC"
+        raise ConversionError(f"not a readable {kind} file: {exc}") from exc
+
+    def stream() -> Iterator[pa.RecordBatch]:
+        if count < 0:
+            yield from stream_reader
+        for index in range(count):
+            yield read(index)
+            if on_read is not None:
+                on_read(size * (index + 1) // count)
+        if on_read is not None:
+            on_read(size)
+
+    return schema, stream()

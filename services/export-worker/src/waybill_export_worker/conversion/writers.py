@@ -22,11 +22,15 @@ from waybill_export_worker.conversion.archive import FastDeflateZipFile
 from waybill_export_worker.conversion.errors import ConversionError
 from waybill_export_worker.conversion.hdf5 import Hdf5Sink
 from waybill_shared.export_options import (
+    ArrowOptions,
+    AvroOptions,
     CsvOptions,
     ExcelOptions,
     ExportOptions,
     Hdf5Options,
     JsonOptions,
+    NetcdfOptions,
+    OrcOptions,
     ParquetOptions,
 )
 
@@ -344,16 +348,36 @@ class ExcelSink:
         self.book.close()
 
 
+def valid_names(names: list[str], fix: Callable[[str], str]) -> list[str]:
+    """Each column name as a format allows it: `fix` makes a name valid; names it
+    leaves as they are are kept, the others take a suffix where that name is taken."""
+    taken = {name for name in names if fix(name) == name}
+    result = []
+    for name in names:
+        candidate = fix(name)
+        if candidate != name:
+            base, n = candidate, 1
+            while candidate in taken:
+                n += 1
+                candidate = f"{base}_{n}"
+            taken.add(candidate)
+        result.append(candidate)
+    return result
+
+
 # A batch's column (and its name, for errors) in the form a format can hold.
 ColumnConversion = Callable[[pa.Array, str], pa.Array]
 
 
 class Portable:
     """Values a format has no type for, in the form its readers take back: nested
-    values (struct, list, map) as their JSON text in CSV, TSV, Excel and HDF5;
-    binary as base64 text; durations as seconds (a float); unsigned 64-bit integers
-    as int64 in Excel and HDF5, refused past int64 rather than rounded. Parquet
-    keeps every type as it is."""
+    values (struct, list, map) as their JSON text in CSV, TSV, Excel, HDF5, Avro and
+    netCDF (JSON and ORC keep them nested); binary as base64 text (ORC and Avro keep
+    bytes); durations as seconds (a float); unsigned 64-bit integers as int64 in
+    Excel, HDF5, netCDF, ORC and Avro, refused past int64 rather than rounded; in ORC
+    and Avro, which have no unsigned or (Avro) 8/16-bit integers, smaller integers
+    widened, dictionaries decoded, all-NA columns as text, times of day as ISO text.
+    Parquet and Arrow keep every type as it is."""
 
     def __init__(
         self, sink: Sink, conversions: dict[int, tuple[pa.DataType, ColumnConversion]]
@@ -372,19 +396,9 @@ class Portable:
         there, how to convert a batch's column)."""
         conversions: dict[int, tuple[pa.DataType, ColumnConversion]] = {}
         for i, field in enumerate(schema):
-            t = field.type
-            if pa.types.is_nested(t) and target_format != "json":
-                conversions[i] = (pa.string(), _json_text)
-            elif (
-                pa.types.is_binary(t)
-                or pa.types.is_large_binary(t)
-                or pa.types.is_fixed_size_binary(t)
-            ):
-                conversions[i] = (pa.string(), _base64)
-            elif pa.types.is_duration(t):
-                conversions[i] = (pa.float64(), _seconds)
-            elif pa.types.is_uint64(t) and target_format in ("excel", "hdf5"):
-                conversions[i] = (pa.int64(), _int64_or_refuse)
+            change = _portable(field.type, target_format)
+            if change is not None:
+                conversions[i] = change
         for i, (portable, _) in conversions.items():
             schema = schema.set(i, pa.field(schema.field(i).name, portable))
         return schema, conversions
@@ -397,6 +411,47 @@ class Portable:
 
     def close(self) -> None:
         self.sink.close()
+
+
+_TYPED_SCHEMA = ("orc", "avro")  # formats with a strict type system of their own
+# Avro's integers are int (32-bit) and long; ORC's are signed.
+_WIDER_INT = {
+    "orc": {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()},
+    "avro": {
+        pa.int8(): pa.int32(),
+        pa.int16(): pa.int32(),
+        pa.uint8(): pa.int32(),
+        pa.uint16(): pa.int32(),
+        pa.uint32(): pa.int64(),
+    },
+}
+
+
+def _portable(t: pa.DataType, fmt: str) -> tuple[pa.DataType, ColumnConversion] | None:
+    """How a column of type `t` reaches format `fmt` (None: as it is)."""
+    if pa.types.is_nested(t):
+        return None if fmt in ("json", "orc") else (pa.string(), _json_text)
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+        return None if fmt in _TYPED_SCHEMA else (pa.string(), _base64)
+    if pa.types.is_duration(t):
+        return (pa.float64(), _seconds)
+    if pa.types.is_uint64(t) and fmt in ("excel", "hdf5", "netcdf", *_TYPED_SCHEMA):
+        return (pa.int64(), _int64_or_refuse)
+    if fmt not in _TYPED_SCHEMA:
+        return None
+    if t in _WIDER_INT[fmt]:
+        return _cast(_WIDER_INT[fmt][t])
+    if pa.types.is_dictionary(t):
+        return _portable(t.value_type, fmt) or _cast(t.value_type)
+    if pa.types.is_null(t) or pa.types.is_time(t):
+        return _cast(pa.string())
+    if pa.types.is_string_view(t):
+        return _cast(pa.large_string())
+    return None
+
+
+def _cast(to: pa.DataType) -> tuple[pa.DataType, ColumnConversion]:
+    return to, lambda column, _: column.cast(to)
 
 
 def _json_text(column: pa.Array, _: str) -> pa.Array:
@@ -423,10 +478,50 @@ def _int64_or_refuse(column: pa.Array, name: str) -> pa.Array:
     return series.cast(pl.Int64).to_arrow()
 
 
+class ArrowSink:
+    """The Arrow IPC file format (Feather v2), every type kept."""
+
+    def __init__(self, path: Path, schema: pa.Schema, options: ArrowOptions) -> None:
+        compression = None if options.compression == "none" else options.compression
+        self.writer = pa.ipc.new_file(
+            str(path), schema, options=pa.ipc.IpcWriteOptions(compression=compression)
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write_batch(batch)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class OrcSink:
+    """pyarrow's ORC writer: one stripe per `stripe_size` bytes."""
+
+    def __init__(self, path: Path, schema: pa.Schema, options: OrcOptions) -> None:
+        import pyarrow.orc as orc
+
+        self.schema = schema
+        self.written = False
+        self.writer = orc.ORCWriter(
+            str(path),
+            compression="uncompressed" if options.compression == "none" else options.compression,
+            stripe_size=options.stripe_size,
+        )
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.writer.write(pa.Table.from_batches([batch]))
+        self.written = True
+
+    def close(self) -> None:
+        if not self.written:  # else the file is left empty, which no reader opens
+            self.writer.write(pa.Table.from_batches([], schema=self.schema))
+        self.writer.close()
+
+
 def open_sink(
     target: Path, target_format: str, schema: pa.Schema, options: ExportOptions, warnings: list[str]
 ) -> Sink:
-    if target_format != "parquet":
+    if target_format not in ("parquet", "arrow"):
         portable, conversions = Portable.plan(schema, target_format)
         if conversions:
             sink = _open_sink(target, target_format, portable, options, warnings)
@@ -452,4 +547,20 @@ def _open_sink(
     if target_format == "hdf5":
         assert isinstance(options, Hdf5Options)
         return Hdf5Sink(target, schema, compression=options.compression)
+    if target_format == "arrow":
+        assert isinstance(options, ArrowOptions)
+        return ArrowSink(target, schema, options)
+    if target_format == "orc":
+        assert isinstance(options, OrcOptions)
+        return OrcSink(target, schema, options)
+    if target_format == "avro":
+        from waybill_export_worker.conversion.avro import AvroSink
+
+        assert isinstance(options, AvroOptions)
+        return AvroSink(target, schema, options, warnings)
+    if target_format == "netcdf":
+        from waybill_export_worker.conversion.netcdf import NetcdfSink
+
+        assert isinstance(options, NetcdfOptions)
+        return NetcdfSink(target, schema, options, warnings)
     raise ConversionError(f"unknown output format {target_format!r}")

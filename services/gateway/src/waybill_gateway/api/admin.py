@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from waybill_gateway.api.common import PageDep, paginated
 from waybill_gateway.deps import AdminUser, RuntimeDep
 from waybill_gateway.schemas import DeadLetter, ReplayRequest, ReplayResult
 from waybill_gateway.services import dead_letters
@@ -11,15 +12,18 @@ from waybill_gateway.services import dead_letters
 router = APIRouter(prefix="/api/admin", tags=["administration"])
 
 
-@router.get("/dead-letters", response_model=list[DeadLetter])
+@router.get("/dead-letters", **paginated(DeadLetter))
 async def list_dead_letters(
     runtime: RuntimeDep,
     _: AdminUser,
+    page: PageDep,
     queue: Annotated[str | None, Query(max_length=300)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetter]:
     """Parked messages with the reason each was refused (nothing is removed)."""
-    return await dead_letters.list_dead_letters(runtime.broker, queue=queue, limit=limit)
+    letters, total = await dead_letters.list_dead_letters(
+        runtime.broker, queue=queue, limit=page.limit, offset=page.offset
+    )
+    return page.answer(letters, total)
 
 
 @router.post("/dead-letters/replay", response_model=ReplayResult)

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
-from waybill_gateway.api.common import IdPath, PageDep
+from waybill_gateway.api.common import IdPath, PageDep, paginated
 from waybill_gateway.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
 from waybill_gateway.schemas import FileOut, ProjectCreate, ProjectOut
 from waybill_gateway.services import catalog
@@ -37,12 +37,14 @@ async def create_project(body: ProjectCreate, session: SessionDep, user: Current
     return ProjectOut.model_validate(project, from_attributes=True)
 
 
-@router.get("/api/projects", response_model=list[ProjectOut])
+@router.get("/api/projects", **paginated(ProjectOut))
 async def list_projects(session: SessionDep, user: CurrentUser, page: PageDep) -> list[ProjectOut]:
-    projects = await catalog.list_projects(
+    projects, total = await catalog.list_projects(
         session, owner=user, limit=page.limit, offset=page.offset
     )
-    return [ProjectOut.model_validate(p, from_attributes=True) for p in projects]
+    return page.answer(
+        [ProjectOut.model_validate(p, from_attributes=True) for p in projects], total
+    )
 
 
 @router.post("/api/files", status_code=201, response_model=FileOut)
@@ -69,17 +71,17 @@ async def upload_file(
     return file_out(record)
 
 
-@router.get("/api/files", response_model=list[FileOut])
+@router.get("/api/files", **paginated(FileOut))
 async def list_files(
     session: SessionDep,
     user: CurrentUser,
     page: PageDep,
     project_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> list[FileOut]:
-    records = await catalog.list_files(
+    records, total = await catalog.list_files(
         session, user=user, project_id=project_id, limit=page.limit, offset=page.offset
     )
-    return [file_out(r) for r in records]
+    return page.answer([file_out(r) for r in records], total)
 
 
 @router.get("/api/files/{file_id}", response_model=FileOut)

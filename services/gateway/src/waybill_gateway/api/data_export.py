@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from waybill_gateway.api.common import IdPath, PageDep, model_response
+from waybill_gateway.api.common import IdPath, PageDep, WholePageDep, model_response, paginated
 from waybill_gateway.deps import (
     AdminUser,
     CurrentUser,
@@ -20,16 +20,13 @@ from waybill_gateway.schemas import (
     CleanupResult,
     DataExportCreate,
     DataExportJob,
-    DataExportList,
     ExportStatistics,
     TaskEventOut,
 )
 from waybill_gateway.services import data_exports
-from waybill_shared.db.pg import from_json
+from waybill_shared.contracts.messages import ExportFormat, TaskStatus
 
 router = APIRouter(prefix="/api/data-export", tags=["data export"])
-
-StatusFilter = Query(pattern="^(pending|processing|completed|failed|cancelled|expired)$")
 
 
 @router.post(
@@ -61,31 +58,35 @@ async def create_job(
     return model_response(job, 202 if command is not None else 200)
 
 
-@router.get("/jobs", response_model=DataExportList)
+@router.get("/jobs", **paginated(DataExportJob))
 async def list_jobs(
     db: DbDep,
     user: CurrentUser,
     storage: StorageDep,
     settings: SettingsDep,
     page: PageDep,
-    status: Annotated[str | None, StatusFilter] = None,
-    export_format: Annotated[
-        str | None, Query(pattern="^(csv|tsv|json|excel|parquet|hdf5|zip)$")
+    status: TaskStatus | None = None,
+    export_format: ExportFormat | None = None,
+    job_key: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="the job made with this job_key"),
     ] = None,
-) -> DataExportList:
+) -> list[DataExportJob]:
+    """The caller's export jobs, newest first (an administrator's: everyone's)."""
     async with db.acquire() as conn:
         tasks, total = await data_exports.list_exports(
             conn,
             user=user,
             status=status,
             export_format=export_format,
+            job_key=job_key,
             limit=page.limit,
             offset=page.offset,
         )
-    items = [
+    jobs = [
         data_exports.to_job(t, storage, url_seconds=settings.download_url_seconds) for t in tasks
     ]
-    return DataExportList(items=items, total=total, limit=page.limit, offset=page.offset)
+    return page.answer(jobs, total)
 
 
 @router.get("/jobs/{job_id}", response_model=DataExportJob)
@@ -103,14 +104,16 @@ async def get_job(
     )
 
 
-@router.get("/jobs/{job_id}/events", response_model=list[TaskEventOut])
-async def job_events(job_id: IdPath, db: DbDep, user: CurrentUser) -> list[TaskEventOut]:
+@router.get("/jobs/{job_id}/events", **paginated(TaskEventOut))
+async def job_events(
+    job_id: IdPath, db: DbDep, user: CurrentUser, page: WholePageDep
+) -> list[TaskEventOut]:
     """Every status event of the job, in order (the tracker's log)."""
     async with db.acquire() as conn:
-        events = await data_exports.list_events(conn, user=user, job_id=job_id)
-    return [
-        TaskEventOut.model_validate({**e, "payload": from_json(e["payload"]) or {}}) for e in events
-    ]
+        events, total = await data_exports.list_events(
+            conn, user=user, job_id=job_id, limit=page.limit, offset=page.offset
+        )
+    return page.answer([data_exports.event_out(e) for e in events], total)
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=CancelResult)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from waybill_gateway.api.common import IdPath, PageDep
+from waybill_gateway.api.common import IdPath, PageDep, WholePageDep, paginated
 from waybill_gateway.deps import CurrentUser, SessionDep
 from waybill_gateway.schemas import (
     CollectionOut,
@@ -28,12 +28,12 @@ async def create_history(body: HistoryCreate, session: SessionDep, user: Current
     )
 
 
-@router.get("/api/histories", response_model=list[HistoryOut])
+@router.get("/api/histories", **paginated(HistoryOut))
 async def list_histories(session: SessionDep, user: CurrentUser, page: PageDep) -> list[HistoryOut]:
-    histories = await provenance.list_histories(
+    histories, total = await provenance.list_histories(
         session, user=user, limit=page.limit, offset=page.offset
     )
-    return [provenance.history_out(h) for h in histories]
+    return page.answer([provenance.history_out(h) for h in histories], total)
 
 
 @router.get("/api/histories/{history_id}", response_model=HistoryOut)
@@ -41,11 +41,16 @@ async def get_history(history_id: IdPath, session: SessionDep, user: CurrentUser
     return provenance.history_out(await access.history(session, user, history_id))
 
 
-@router.get("/api/histories/{history_id}/contents", response_model=list[ContentItem])
+@router.get("/api/histories/{history_id}/contents", **paginated(ContentItem))
 async def history_contents(
-    history_id: IdPath, session: SessionDep, user: CurrentUser
+    history_id: IdPath, session: SessionDep, user: CurrentUser, page: WholePageDep
 ) -> list[ContentItem]:
-    return await provenance.contents(session, user=user, history_id=history_id)
+    """Datasets and collections in hid order (without `limit`: up to the page size
+    limit, as Galaxy clients read a history whole)."""
+    items, total = await provenance.contents(
+        session, user=user, history_id=history_id, limit=page.limit, offset=page.offset
+    )
+    return page.answer(items, total)
 
 
 @router.post("/api/histories/{history_id}/contents", status_code=201, response_model=ContentItem)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import RedirectResponse
 
-from waybill_gateway.api.common import IdPath
+from waybill_gateway.api.common import IdPath, PageDep, paginated
 from waybill_gateway.deps import (
     CurrentUser,
     RelayDep,
@@ -89,21 +89,24 @@ async def write_store(
     return TaskRef(task_id=task.uuid)
 
 
-@router.get("/api/histories/{history_id}/exports", response_model=list[ExportRecord])
+@router.get("/api/histories/{history_id}/exports", **paginated(ExportRecord))
 async def list_exports(
     history_id: IdPath,
     session: SessionDep,
     user: CurrentUser,
     response: Response,
+    page: PageDep,
     accept: Annotated[str | None, Header()] = None,
 ) -> list[ExportRecord]:
     """Export records, newest first. Answers the task export type
     (application/vnd.galaxy.task.export+json) and the default JSON alike."""
-    records = await history_exports.list_exports(session, user=user, history_id=history_id)
+    records, total = await history_exports.list_exports(
+        session, user=user, history_id=history_id, limit=page.limit, offset=page.offset
+    )
     response.headers["Content-Type"] = (
         TASK_EXPORT_TYPE if accept and TASK_EXPORT_TYPE in accept else "application/json"
     )
-    return records
+    return page.answer(records, total)
 
 
 @router.get("/api/short_term_storage/{storage_request_id}/ready", response_model=bool)

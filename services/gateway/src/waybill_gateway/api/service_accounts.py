@@ -3,9 +3,9 @@ broker, and for whom. See docs/PRINCIPALS.md."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
 
-from waybill_gateway.api.common import IdPath, PageDep
+from waybill_gateway.api.common import IdPath, PageDep, paginated
 from waybill_gateway.deps import AdminUser, RuntimeDep, SessionDep, SettingsDep
 from waybill_gateway.schemas import (
     AmqpPermissions,
@@ -64,15 +64,15 @@ async def create_service_account(
     return ServiceAccountCreated(**out.model_dump(), api_key=key)
 
 
-@router.get("", response_model=list[ServiceAccountOut])
+@router.get("", **paginated(ServiceAccountOut))
 async def list_service_accounts(
-    session: SessionDep, runtime: RuntimeDep, page: PageDep, response: Response, _: AdminUser
+    session: SessionDep, runtime: RuntimeDep, page: PageDep, _: AdminUser
 ) -> list[ServiceAccountOut]:
+    """Oldest first."""
     accounts, total = await service_accounts.list_service_accounts(
         session, limit=page.limit, offset=page.offset
     )
-    response.headers["X-Total-Count"] = str(total)
-    return [account_out(a, runtime.topology) for a in accounts]
+    return page.answer([account_out(a, runtime.topology) for a in accounts], total)
 
 
 @router.get("/{account_id}", response_model=ServiceAccountOut)

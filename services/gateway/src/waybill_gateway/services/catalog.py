@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_shared.clock import utcnow
 from waybill_shared.db.models import Dataset, Project, StoredFile, User
-from waybill_shared.db.queries import among
+from waybill_shared.db.queries import among, fetch_page
 from waybill_shared.formats import detect_format
 from waybill_shared.security import hash_api_key, new_api_key
 from waybill_shared.storage import ObjectMissing, OpenedObject, Storage
@@ -57,11 +57,11 @@ async def create_project(
 
 async def list_projects(
     session: AsyncSession, *, owner: User, limit: int, offset: int
-) -> list[Project]:
-    stmt = select(Project).order_by(Project.id).limit(limit).offset(offset)
+) -> tuple[list[Project], int]:
+    stmt = select(Project).order_by(Project.id)
     if not owner.is_admin:
         stmt = stmt.where(Project.owner_id == owner.id)
-    return list((await session.execute(stmt)).scalars())
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
 
 
 async def get_project(session: AsyncSession, *, user: User, project_id: int) -> Project:
@@ -118,19 +118,13 @@ async def upload_file(
 
 async def list_files(
     session: AsyncSession, *, user: User, project_id: int | None, limit: int, offset: int
-) -> list[StoredFile]:
-    stmt = (
-        select(StoredFile)
-        .where(StoredFile.deleted_at.is_(None))
-        .order_by(StoredFile.id)
-        .limit(limit)
-        .offset(offset)
-    )
+) -> tuple[list[StoredFile], int]:
+    stmt = select(StoredFile).where(StoredFile.deleted_at.is_(None)).order_by(StoredFile.id)
     if not user.is_admin:
         stmt = stmt.where(StoredFile.owner_id == user.id)
     if project_id is not None:
         stmt = stmt.where(StoredFile.project_id == project_id)
-    return list((await session.execute(stmt)).scalars())
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
 
 
 async def get_file(session: AsyncSession, *, user: User, file_id: int) -> StoredFile:

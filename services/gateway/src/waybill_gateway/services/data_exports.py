@@ -8,14 +8,20 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from waybill_gateway.schemas import DataExportCreate, DataExportJob, ExportFileOut, ExportStatistics
+from waybill_gateway.schemas import (
+    DataExportCreate,
+    DataExportJob,
+    ExportFileOut,
+    ExportStatistics,
+    TaskEventOut,
+)
 from waybill_gateway.services.catalog import visible_to
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_shared import outbox
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import DataExportRequested
 from waybill_shared.db.models import User
-from waybill_shared.db.pg import Connection, Record
+from waybill_shared.db.pg import Connection, Record, from_json
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.storage import Storage
@@ -25,6 +31,7 @@ from waybill_shared.tasks.retention import expire_artifacts
 from waybill_shared.tasks.state import TERMINAL
 
 KIND = "data_export"
+DONE = ("completed", "expired")  # a job (or an event) for which the progress is 100
 
 
 async def _readable_file_names(
@@ -152,6 +159,7 @@ async def list_exports(
     user: User,
     status: str | None,
     export_format: str | None,
+    job_key: str | None,
     limit: int,
     offset: int,
 ) -> tuple[list[TaskRow], int]:
@@ -162,6 +170,9 @@ async def list_exports(
     if export_format is not None:
         params.append(export_format)
         where += f" AND request ->> 'export_format' = ${len(params)}"
+    if job_key is not None:
+        params.append(job_key)
+        where += f" AND job_key = ${len(params)}"
     total = await conn.fetchval(f"SELECT count(*) FROM tasks WHERE {where}", *params)
     rows = await conn.fetch(
         f"SELECT {tasks.COLUMNS} FROM tasks WHERE {where} ORDER BY id DESC "
@@ -207,8 +218,11 @@ async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
             *params,
         )
     }
+    # Several files exported with compress: false have no package: their total size is
+    # the result's output_size.
     totals = await conn.fetchrow(
-        f"""SELECT coalesce(sum(artifact_size), 0) AS size,
+        f"""SELECT coalesce(sum(coalesce(artifact_size,
+                                         (result ->> 'output_size')::bigint)), 0) AS size,
                    coalesce(sum(processed_items - failed_items), 0) AS files
             FROM tasks WHERE {where} AND status IN ('completed', 'expired')""",
         *params,
@@ -222,14 +236,39 @@ async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
     )
 
 
-async def list_events(conn: Connection, *, user: User, job_id: int) -> list[Record]:
+async def list_events(
+    conn: Connection, *, user: User, job_id: int, limit: int, offset: int
+) -> tuple[list[Record], int]:
     task = await get_export(conn, user=user, job_id=job_id)
-    return list(
-        await conn.fetch(
-            """SELECT attempt, seq, event_type, status, progress, payload, occurred_at
-               FROM task_events WHERE task_id = $1 ORDER BY occurred_at, attempt, seq""",
-            task.id,
-        )
+    rows = await conn.fetch(
+        """SELECT attempt, seq, event_type, status, progress, payload, occurred_at,
+                  count(*) OVER () AS total
+           FROM task_events WHERE task_id = $1 ORDER BY occurred_at, attempt, seq
+           LIMIT $2 OFFSET $3""",
+        task.id,
+        limit,
+        offset,
+    )
+    if rows:
+        return list(rows), int(rows[0]["total"])
+    total = await conn.fetchval("SELECT count(*) FROM task_events WHERE task_id = $1", task.id)
+    return [], int(total)
+
+
+def api_progress(progress: float, *, done: bool) -> int:
+    """Whole percent, rounded down: 100 only once the export completed."""
+    return 100 if done else min(int(progress), 99)
+
+
+def event_out(event: Record) -> TaskEventOut:
+    return TaskEventOut(
+        attempt=event["attempt"],
+        seq=event["seq"],
+        event_type=event["event_type"],
+        status=event["status"],
+        progress=api_progress(event["progress"], done=event["event_type"] in DONE),
+        payload=from_json(event["payload"]) or {},
+        occurred_at=event["occurred_at"],
     )
 
 
@@ -238,24 +277,23 @@ async def cleanup(conn: Connection, storage: Storage) -> int:
 
 
 def to_job(task: TaskRow, storage: Storage, *, url_seconds: int) -> DataExportJob:
-    """The API view of a task, with a download link signed now, never outliving the
-    artifact."""
+    """The API view of a task, with download links signed now, never outliving the
+    artifacts: the package's (or the one file's), or, for several files with
+    `compress: false`, each file's own."""
     request: dict[str, Any] = task.request
+    items = [item for item in task.items if item]
+    files = [ExportFileOut.model_validate(item) for item in items]
     download_url = None
-    now = utcnow()
-    if (
-        task.status == "completed"
-        and task.artifact_key
-        and task.expires_at
-        and task.expires_at > now
-    ):
-        lifetime = min(timedelta(seconds=url_seconds), task.expires_at - now)
-        if lifetime.total_seconds() >= 1:
-            filename = (task.result.get("artifact") or {}).get("filename")
-            download_url = storage.presigned_url(
-                task.artifact_key, expires=lifetime, filename=filename
-            )
-    files = [ExportFileOut.model_validate(item) for item in task.items if item]
+    lifetime = _link_lifetime(task, url_seconds)
+    if lifetime is not None and task.artifact_key:
+        filename = (task.result.get("artifact") or {}).get("filename")
+        download_url = storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
+    elif lifetime is not None and not request.get("compress", True) and len(items) > 1:
+        for out, item in zip(files, items, strict=True):
+            if artifact := item.get("artifact"):
+                out.download_url = storage.presigned_url(
+                    artifact["key"], expires=lifetime, filename=artifact["filename"]
+                )
     return DataExportJob(
         id=task.id,
         task_id=task.uuid,
@@ -263,12 +301,14 @@ def to_job(task: TaskRow, storage: Storage, *, url_seconds: int) -> DataExportJo
         name=request.get("name", ""),
         description=request.get("description"),
         status=task.status,
-        progress=task.progress,
+        progress=api_progress(task.progress, done=task.status in DONE),
         total_files=task.total_items,
         processed_files=task.processed_items,
         failed_files=task.failed_items,
         files=files,
-        output_size=task.artifact_size,
+        output_size=task.artifact_size
+        if task.artifact_size is not None
+        else task.result.get("output_size"),
         download_url=download_url,
         expires_at=task.expires_at,
         error_message=task.error_message,
@@ -282,3 +322,12 @@ def to_job(task: TaskRow, storage: Storage, *, url_seconds: int) -> DataExportJo
         compress=request.get("compress", True),
         ttl_hours=task.ttl_hours,
     )
+
+
+def _link_lifetime(task: TaskRow, url_seconds: int) -> timedelta | None:
+    """How long a link signed now may live: while the completed artifact does, at
+    most `url_seconds`; None when there is nothing to link to."""
+    if task.status != "completed" or task.expires_at is None:
+        return None
+    lifetime = min(timedelta(seconds=url_seconds), task.expires_at - utcnow())
+    return lifetime if lifetime.total_seconds() >= 1 else None

@@ -3,8 +3,10 @@ queue it came from once the cause is fixed."""
 
 from __future__ import annotations
 
+import asyncio
+
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from waybill_gateway.schemas import DeadLetter
 from waybill_shared.errors import NotFound
@@ -45,23 +47,52 @@ def _describe(broker: Broker, queue: str, message: AbstractIncomingMessage) -> D
     )
 
 
-async def list_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> list[DeadLetter]:
-    """Peek without removing: every message taken is handed back (requeued)."""
+async def list_dead_letters(
+    broker: Broker, *, queue: str | None, limit: int, offset: int
+) -> tuple[list[DeadLetter], int]:
+    """Peek without removing: every message taken is handed back (requeued). Returns
+    one page, queue after queue (`offset` counts from the head of the first queue),
+    and how many messages are parked in all. A quorum queue puts a message handed
+    back at its tail, so a queue's order changes as it is peeked: pages are a view
+    of the queues at the time of the call."""
     found: list[DeadLetter] = []
+    total = 0
+    skip = offset
     for name in _queues(broker, queue):
         dead = await broker.channel.get_queue(f"{name}.dead", ensure=False)
+        parked = await _parked(dead)
+        total += parked
+        if skip >= parked or len(found) >= limit:
+            skip = max(skip - parked, 0)
+            continue
         taken: list[AbstractIncomingMessage] = []
         try:
-            while len(found) + len(taken) < limit:
+            while len(taken) < skip + limit - len(found):
                 message = await dead.get(no_ack=False, fail=False)
                 if message is None:
                     break
                 taken.append(message)
-            found += [_describe(broker, name, m) for m in taken]
+            found += [_describe(broker, name, m) for m in taken[skip:]]
         finally:
             for message in taken:
                 await message.nack(requeue=True)
-    return found
+            await _settle(dead, parked)
+        skip = 0
+    return found, total
+
+
+async def _parked(dead: AbstractQueue) -> int:
+    # Declared again for a fresh count: the channel keeps its first answer.
+    return (await dead.declare()).message_count or 0
+
+
+async def _settle(dead: AbstractQueue, parked: int) -> None:
+    """Wait (at most 2 s) until the messages handed back are counted again, so that
+    the next call counts them."""
+    for _ in range(200):
+        if await _parked(dead) >= parked:
+            return
+        await asyncio.sleep(0.01)
 
 
 async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) -> int:

@@ -17,6 +17,7 @@ from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
 from waybill_shared.db.models import ExportAssociation, History, Task, User
 from waybill_shared.db.pg import driver_connection
+from waybill_shared.db.queries import fetch_page
 from waybill_shared.errors import Conflict, Invalid, NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
@@ -144,19 +145,20 @@ async def request_export(
     return association, task, registered.command
 
 
-async def list_exports(session: AsyncSession, *, user: User, history_id: int) -> list[ExportRecord]:
+async def list_exports(
+    session: AsyncSession, *, user: User, history_id: int, limit: int, offset: int
+) -> tuple[list[ExportRecord], int]:
     history = await access.history(session, user, history_id)
-    rows = (
-        await session.execute(
-            select(ExportAssociation, Task)
-            .join(Task, Task.id == ExportAssociation.task_id)
-            .where(
-                ExportAssociation.object_type == "history",
-                ExportAssociation.object_id == history.id,
-            )
-            .order_by(ExportAssociation.created_at.desc(), ExportAssociation.id.desc())
+    stmt = (
+        select(ExportAssociation, Task)
+        .join(Task, Task.id == ExportAssociation.task_id)
+        .where(
+            ExportAssociation.object_type == "history",
+            ExportAssociation.object_id == history.id,
         )
-    ).all()
+        .order_by(ExportAssociation.created_at.desc(), ExportAssociation.id.desc())
+    )
+    rows, total = await fetch_page(session, stmt, limit=limit, offset=offset)
     now = utcnow()
     return [
         ExportRecord(
@@ -179,7 +181,7 @@ async def list_exports(session: AsyncSession, *, user: User, history_id: int) ->
             },
         )
         for assoc, task in rows
-    ]
+    ], total
 
 
 async def short_term_task(session: AsyncSession, *, user: User, storage_request_id: str) -> Task:

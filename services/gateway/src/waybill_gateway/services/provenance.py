@@ -3,9 +3,9 @@ in waybill_shared.provenance (shared with the tracker's provenance consumer)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.schemas import (
@@ -27,7 +27,10 @@ from waybill_shared.db.models import (
     JobOutput,
     User,
 )
+from waybill_shared.db.queries import among, fetch_page
 from waybill_shared.provenance import access
+
+M = TypeVar("M", Dataset, Collection)
 
 
 async def create_history(session: AsyncSession, *, owner: User, name: str) -> History:
@@ -40,17 +43,11 @@ async def create_history(session: AsyncSession, *, owner: User, name: str) -> Hi
 
 async def list_histories(
     session: AsyncSession, *, user: User, limit: int, offset: int
-) -> list[History]:
-    stmt = (
-        select(History)
-        .where(History.deleted.is_(False))
-        .order_by(History.id)
-        .limit(limit)
-        .offset(offset)
-    )
+) -> tuple[list[History], int]:
+    stmt = select(History).where(History.deleted.is_(False)).order_by(History.id)
     if not user.is_admin:
         stmt = stmt.where(History.owner_id == user.id)
-    return list((await session.execute(stmt)).scalars())
+    return await fetch_page(session, stmt, limit=limit, offset=offset)
 
 
 def history_out(history: History) -> HistoryOut:
@@ -92,16 +89,37 @@ def collection_item(c: Collection) -> ContentItem:
     )
 
 
-async def contents(session: AsyncSession, *, user: User, history_id: int) -> list[ContentItem]:
+async def contents(
+    session: AsyncSession, *, user: User, history_id: int, limit: int, offset: int
+) -> tuple[list[ContentItem], int]:
+    """One page of a history's datasets and collections, in hid order."""
     await access.history(session, user, history_id)
-    datasets = (
-        await session.execute(select(Dataset).where(Dataset.history_id == history_id))
-    ).scalars()
-    collections = (
-        await session.execute(select(Collection).where(Collection.history_id == history_id))
-    ).scalars()
-    items = [dataset_item(d) for d in datasets] + [collection_item(c) for c in collections]
-    return sorted(items, key=lambda i: i.hid)
+    entries = union_all(
+        select(Dataset.hid, Dataset.id, literal(False).label("collection")).where(
+            Dataset.history_id == history_id
+        ),
+        select(Collection.hid, Collection.id, literal(True).label("collection")).where(
+            Collection.history_id == history_id
+        ),
+    ).subquery()
+    rows, total = await fetch_page(
+        session,
+        select(entries).order_by(entries.c.hid, entries.c.collection),
+        limit=limit,
+        offset=offset,
+    )
+    datasets = [r.id for r in rows if not r.collection]
+    collections = [r.id for r in rows if r.collection]
+    items = [dataset_item(d) for d in await _by_ids(session, Dataset, datasets)] + [
+        collection_item(c) for c in await _by_ids(session, Collection, collections)
+    ]
+    return sorted(items, key=lambda i: (i.hid, i.history_content_type)), total
+
+
+async def _by_ids(session: AsyncSession, model: type[M], ids: list[int]) -> list[M]:
+    if not ids:
+        return []
+    return list((await session.execute(select(model).where(among(model.id, ids)))).scalars())
 
 
 def dataset_out(d: Dataset) -> DatasetOut:
