@@ -1,4 +1,4 @@
-.PHONY: run stop test lint bench asyncapi openapi
+.PHONY: run stop test lint bench asyncapi openapi definitions
 
 run:  ## install what is missing, start the stack, print the gateway URL and admin key
 	bash scripts/run.sh
@@ -17,3 +17,7 @@ asyncapi:
 
 openapi:
 	uv run python scripts/openapi.py > docs/openapi.json
+
+definitions:  ## RabbitMQ's definitions for compose and the dev cluster (development passwords)
+	env -i PATH="$$PATH" HOME="$$HOME" uv run python -m waybill_shared.messaging.definitions \
+		--administrator waybill-admin > deploy/overlays/dev/rabbitmq/definitions.json

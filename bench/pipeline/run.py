@@ -114,6 +114,7 @@ class Servers:
         infra = start_infra(
             Path(tempfile.mkdtemp(prefix="waybill-bench-")),
             amqp_url=rabbit.url,
+            rabbitmqctl=rabbit.ctl,
             db_admin_url=pg.admin_url,
         )
         return cls(pg, rabbit, infra)

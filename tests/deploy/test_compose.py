@@ -47,6 +47,8 @@ def test_compose_wires_the_stack() -> None:
         assert depends["migrate"]["condition"] == "service_completed_successfully"
         assert "healthcheck" in svc
         env = svc["environment"]
+        # Each logs in to the broker as itself, on Waybill's vhost.
+        assert env["WAYBILL_AMQP_URL"] == f"amqp://waybill-{name}:waybill-dev@rabbitmq:5672/waybill"
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://jaeger:")
         assert env["OTEL_SERVICE_NAME"] == name
     # The migration runs the tracker's image, built the same way.
@@ -85,3 +87,14 @@ def test_dockerfile_passes_hadolint() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_rabbitmq_loads_the_definitions() -> None:
+    rabbit = yaml.safe_load(COMPOSE.read_text())["services"]["rabbitmq"]
+    mounts = {
+        v.split(":")[1]: ROOT / v.split(":")[0] for v in rabbit["volumes"] if v.startswith("./")
+    }
+    assert mounts["/etc/rabbitmq/definitions.json"].is_file()
+    conf = mounts["/etc/rabbitmq/conf.d/20-waybill.conf"].read_text()
+    assert "load_definitions = /etc/rabbitmq/definitions.json" in conf
+    assert "RABBITMQ_DEFAULT_USER" not in rabbit.get("environment", {})

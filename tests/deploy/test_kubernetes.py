@@ -8,6 +8,9 @@ CRDs are not in those schemas: their shape is asserted here."""
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +21,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+DEFINITIONS = ROOT / "deploy" / "overlays" / "dev" / "rabbitmq" / "definitions.json"
 BIN = Path(sys.executable).parent
 SERVICES = ("gateway", "export-worker", "extraction", "tracker")
 DRAIN_SECONDS = 30
@@ -71,10 +75,12 @@ def test_deployments_are_safe_and_probed(overlay: str) -> None:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert any(m["mountPath"] == "/tmp" for m in container["volumeMounts"])
-        refs = {ref.get("secretRef", {}).get("name") for ref in container["envFrom"]} - {None}
-        assert len(refs) == 1 and refs.pop().startswith(
-            "waybill-secrets"
-        )  # dev: name-hash suffixed
+        refs = [ref["secretRef"]["name"] for ref in container["envFrom"] if "secretRef" in ref]
+        # The shared secrets, then the service's own broker login (dev: name-hash suffixed).
+        assert [r.rsplit("-", 1)[0] if overlay == "dev" else r for r in refs] == [
+            "waybill-secrets",
+            f"waybill-amqp-{name}",
+        ], refs
     jobs = [d for d in docs if d["kind"] == "Job" and "migrate" in d["metadata"]["name"]]
     assert (
         jobs
@@ -93,13 +99,56 @@ def test_dev_overlay_brings_its_infrastructure_and_secret() -> None:
     assert ("HorizontalPodAutoscaler", "extraction") in names
 
 
+def test_each_dev_service_logs_in_to_the_broker_as_itself() -> None:
+    """Its own Secret, its own AMQP user on Waybill's vhost; the broker gets the users
+    and their permissions from the definitions `make definitions` writes."""
+    docs = render("dev")
+    secrets = {d["metadata"]["name"].rsplit("-", 1)[0]: d for d in docs if d["kind"] == "Secret"}
+    for name in SERVICES:
+        url = base64.b64decode(secrets[f"waybill-amqp-{name}"]["data"]["WAYBILL_AMQP_URL"]).decode()
+        assert url == f"amqp://waybill-{name}:waybill-dev@rabbitmq:5672/waybill"
+    assert "WAYBILL_AMQP_URL" not in secrets["waybill-secrets"]["data"]
+    definitions = json.loads(
+        base64.b64decode(secrets["rabbitmq-definitions"]["data"]["definitions.json"])
+    )
+    assert definitions == json.loads(DEFINITIONS.read_text())
+    rabbit = next(
+        d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "rabbitmq"
+    )
+    mounts = {
+        m["mountPath"] for m in rabbit["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    }
+    assert {"/etc/rabbitmq/definitions.json", "/etc/rabbitmq/conf.d/20-waybill.conf"} <= mounts
+
+
+def test_the_dev_definitions_are_those_the_code_makes() -> None:
+    generated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "waybill_shared.messaging.definitions",
+            "--administrator",
+            "waybill-admin",
+        ],
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert generated == DEFINITIONS.read_text(), "stale: run `make definitions`"
+    document = json.loads(generated)
+    assert {u["name"] for u in document["users"]} == {f"waybill-{s}" for s in SERVICES} | {
+        "waybill-admin"
+    }
+
+
 def test_prod_scales_the_queue_consumers_on_queue_length_with_keda() -> None:
     docs = render("prod")
     kinds = {d["kind"] for d in docs}
     assert "Secret" not in kinds and "HorizontalPodAutoscaler" not in kinds  # KEDA owns the HPA
     assert not {"rabbitmq", "postgres", "minio", "jaeger"} & {d["metadata"]["name"] for d in docs}
     scaled = {d["spec"]["scaleTargetRef"]["name"]: d for d in docs if d["kind"] == "ScaledObject"}
-    auth = next(d for d in docs if d["kind"] == "TriggerAuthentication")
+    auths = {d["metadata"]["name"]: d for d in docs if d["kind"] == "TriggerAuthentication"}
     queues = {
         "export-worker": "waybill.export.requests",
         "extraction": "waybill.extraction.requests",
@@ -111,7 +160,11 @@ def test_prod_scales_the_queue_consumers_on_queue_length_with_keda() -> None:
         assert triggers["rabbitmq"]["metadata"]["queueName"] == queue
         assert triggers["rabbitmq"]["metadata"]["mode"] == "QueueLength"
         assert triggers["cpu"]["metadata"]["value"]
-        assert triggers["rabbitmq"]["authenticationRef"]["name"] == auth["metadata"]["name"]
+        # KEDA looks at the queue with the login of the worker that consumes it.
+        (secret,) = auths[triggers["rabbitmq"]["authenticationRef"]["name"]]["spec"][
+            "secretTargetRef"
+        ]
+        assert (secret["name"], secret["key"]) == (f"waybill-amqp-{target}", "WAYBILL_AMQP_URL")
     images = {
         c["image"]
         for d in docs

@@ -9,7 +9,8 @@ Every object type x every action on it x four callers:
   gateway: `user.is_admin or user.id == owner_id`) -> the success code;
 - anonymous: no key -> 401 (a wrong key -> 401 too).
 
-Admin-only endpoints (users, cleanup, dead letters) answer 403 to everybody else.
+Admin-only endpoints (users, service accounts, cleanup, dead letters) answer 403 to
+everybody else.
 Actions that make something from an object (export it, extract a workflow from it,
 copy it, use it as a job input, re-import it) count as reading it: 404 for another
 user. The table below is the documentation; a test walks the OpenAPI document so that
@@ -154,6 +155,13 @@ CASES: list[Case] = [
     admin_only("replay dead letters", "POST", "/api/admin/dead-letters/replay", 200,
                body={"queue": "{prefix}.provenance.events", "limit": 1}),
     admin_only("clean up expired exports", "POST", "/api/data-export/cleanup", 200),
+    admin_only("create a service account", "POST", "/api/service-accounts", 201,
+               body={"name": "authz-{nonce}", "amqp_user": "authz-{nonce}", "acts_for": "self"}),
+    admin_only("list service accounts", "GET", "/api/service-accounts", 200),
+    admin_only("read a service account", "GET", "/api/service-accounts/{service_account}", 200),
+    # The administrator's call deletes it; everybody else is refused before the lookup.
+    admin_only("delete a service account", "DELETE", "/api/service-accounts/{doomed_account}",
+               204),
     anyone("user", "who am I", "GET", "/api/users/me", 200),
 
     # --- projects and files (the catalog) ------------------------------------------------
@@ -464,7 +472,22 @@ def world(stack: Stack) -> Iterator[World]:
         assert extraction.status_code == 200, extraction.text
         assert extraction.json()["status"] == "completed", extraction.json()
 
+        accounts = [
+            admin.post(
+                "/api/service-accounts",
+                json={
+                    "name": f"authz-{what}-{tag}",
+                    "amqp_user": f"authz-{what}-{tag}",
+                    "acts_for": "any",
+                },
+            )
+            for what in ("kept", "doomed")
+        ]
+        assert all(a.status_code == 201 for a in accounts), [a.text for a in accounts]
+
         ids = {
+            "service_account": accounts[0].json()["id"],
+            "doomed_account": accounts[1].json()["id"],
             "project": project_id,
             "file": file["id"],
             "history": history,

@@ -34,14 +34,14 @@ from support.stack import (
 def own_broker_stack(tmp_path: Path) -> Iterator[tuple[RabbitNode, Stack]]:
     node = RabbitNode()
     node.start()
-    infra = start_infra(tmp_path, amqp_url=node.url)
+    infra = start_infra(tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl)
     stack = start_stack(infra)
     try:
         yield node, stack
     finally:
         stack.stop()
         if not port_open(node.port):
-            node.start()  # to delete what the run declared, like any other run
+            node.start()  # to delete what the run made, like any other run
         stop_infra(infra)
         node.remove()
 

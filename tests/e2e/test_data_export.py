@@ -139,9 +139,7 @@ def test_cancelled_pending_job_is_never_processed(stack: Stack) -> None:
 def _queue_depth(stack: Stack) -> int:
     import pika
 
-    from support.stack import AMQP_URL
-
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     try:
         name = f"{stack.infra.prefix}.export.requests"
         return int(connection.channel().queue_declare(name, passive=True).method.message_count)

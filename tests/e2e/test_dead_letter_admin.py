@@ -1,13 +1,36 @@
-"""Admins list dead letters with their reasons and replay them; others get 403."""
+"""Admins list dead letters with their reasons and replay them; others get 403. A
+replay acts for the principal that sent the message, never as the gateway."""
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, upload, wait_for
+from support.broker import Principal
+from support.stack import Stack, finished, upload, wait_for
+
+
+def _publish(stack: Stack, principal: Principal, body: dict[str, object], **props: str) -> None:
+    connection = pika.BlockingConnection(pika.URLParameters(principal.url))
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        channel.basic_publish(
+            f"{stack.infra.prefix}.commands",
+            "export.requested",
+            json.dumps(body).encode(),
+            pika.BasicProperties(
+                type="waybill.data_export.requested.v1",
+                message_id=str(body["task_id"]),
+                user_id=principal.user,
+                **props,
+            ),
+        )
+    finally:
+        connection.close()
 
 
 def test_list_and_replay_dead_letters(stack: Stack) -> None:
@@ -16,44 +39,35 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
     with stack.client() as admin, stack.new_user() as user:
         assert user.get("/api/admin/dead-letters").status_code == 403
         assert user.post("/api/admin/dead-letters/replay", json={}).status_code == 403
-        purge = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        purge = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
         purge.channel().queue_purge(f"{queue}.dead")  # start from an empty dead-letter queue
         purge.close()
         assert admin.get("/api/admin/dead-letters", params={"queue": queue}).json() == []
         f = upload(user, "replayed.txt", b"second chance")
         owner = user.get("/api/users/me").json()["id"]
-        task_id = str(uuid.uuid4())
-        good = {
-            "task_id": task_id,
-            "owner_id": owner,
-            "name": "replayed",
-            "file_ids": [f["id"]],
-            "export_format": "zip",
-        }
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-        channel = connection.channel()
-        channel.confirm_delivery()
+
+        def export(task_id: str) -> dict[str, object]:
+            return {
+                "task_id": task_id,
+                "owner_id": owner,
+                "name": "replayed",
+                "file_ids": [f["id"]],
+                "export_format": "zip",
+            }
+
         # Parked on purpose: published with a wrong content type.
-        channel.basic_publish(
-            f"{prefix}.commands",
-            "export.requested",
-            json.dumps(good).encode(),
-            pika.BasicProperties(
-                content_type="text/plain",
-                type="waybill.data_export.requested.v1",
-                message_id=task_id,
-            ),
-        )
-        connection.close()
+        wrong = str(uuid.uuid4())
+        _publish(stack, stack.publisher, export(wrong), content_type="text/plain")
         letters = wait_for(
             lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
             message="the parked message listed",
         )
-        assert letters[0]["message_id"] == task_id and "content_type" in letters[0]["reason"]
+        assert letters[0]["message_id"] == wrong and "content_type" in letters[0]["reason"]
+        assert letters[0]["principal"] == stack.publisher.user
         # Listing does not remove.
         assert (
             admin.get("/api/admin/dead-letters", params={"queue": queue}).json()[0]["message_id"]
-            == task_id
+            == wrong
         )
         assert admin.get("/api/admin/dead-letters", params={"queue": "nope"}).status_code == 404
 
@@ -61,26 +75,28 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
         assert admin.post("/api/admin/dead-letters/replay", json={"queue": queue}).json() == {
             "replayed": 1
         }
-        wait_for(
+        again = wait_for(
             lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
             message="parked again",
         )
-        # ... while a parked valid message (its cause fixed elsewhere) completes once replayed.
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
-        channel = connection.channel()
-        channel.basic_get(f"{queue}.dead", auto_ack=True)
-        channel.basic_publish(
-            "",
-            f"{queue}.dead",
-            json.dumps(good).encode(),
-            pika.BasicProperties(
-                content_type="application/json",
-                type="waybill.data_export.requested.v1",
-                message_id=task_id,
-                headers={"x-waybill-dead-reason": "the worker was down"},
-            ),
+        assert again[0]["principal"] == stack.publisher.user  # still its sender's
+        purge = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
+        purge.channel().queue_purge(f"{queue}.dead")
+        purge.close()
+
+        # ... while a valid message whose cause was fixed since completes once replayed,
+        # as the principal that sent it: a system published before its service account
+        # existed, then an administrator made the account.
+        latecomer = stack.infra.broker.principal("latecomer")
+        task_id = str(uuid.uuid4())
+        _publish(stack, latecomer, export(task_id), content_type="application/json")
+        letters = wait_for(
+            lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
+            message="the latecomer's command parked",
         )
-        connection.close()
+        assert "not a service account" in letters[0]["reason"], letters
+        stack.service_account("latecomer", acts_for="users", user_ids=[owner])
+        time.sleep(1.5)  # the workers' cache of service accounts (1 s in the tests)
         assert admin.post("/api/admin/dead-letters/replay", json={"queue": queue}).json() == {
             "replayed": 1
         }

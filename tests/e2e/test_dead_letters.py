@@ -8,19 +8,24 @@ import uuid
 
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, publish_command, upload, wait_for
+from support.stack import Stack, finished, publish_command, upload, wait_for
 
 
 def _publish(
     stack: Stack, body: bytes, *, type_: str | None, content_type: str = "application/json"
 ) -> None:
     publish_command(
-        stack.infra, "export.requested", body, message_type=type_, content_type=content_type
+        stack.infra,
+        "export.requested",
+        body,
+        message_type=type_,
+        content_type=content_type,
+        principal=stack.publisher,
     )
 
 
 def _drain_dead_letters(stack: Stack) -> list[tuple[bytes, dict[str, object]]]:
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     got: list[tuple[bytes, dict[str, object]]] = []
     try:
         channel = connection.channel()
@@ -77,8 +82,9 @@ def test_invalid_messages_are_dead_lettered_with_a_reason(stack: Stack) -> None:
 
 
 def test_direct_publisher_is_authorized_like_http(stack: Stack) -> None:
-    """Another system publishes straight to the queue for a user who may not read the
-    file: the task fails with the reason and nothing is exported."""
+    """Another system, whose service account may act for any user, publishes straight
+    to the queue for a user who may not read the file: the task fails with the reason
+    and nothing is exported."""
     with stack.new_user() as owner, stack.new_user() as other:
         f = upload(owner, "private.txt", b"private")
         other_id = other.get("/api/users/me").json()["id"]

@@ -8,7 +8,7 @@ import uuid
 
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, upload, wait_for
+from support.stack import Stack, finished, upload, wait_for
 
 
 def test_command_and_events_delivered_twice(stack: Stack) -> None:
@@ -26,17 +26,21 @@ def test_command_and_events_delivered_twice(stack: Stack) -> None:
                 "export_format": "zip",
             }
         ).encode()
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        publisher = stack.publisher
+        connection = pika.BlockingConnection(pika.URLParameters(publisher.url))
         channel = connection.channel()
         channel.confirm_delivery()
-        # A tap on the events, to replay them afterwards.
+        # A tap on the publisher's events, to replay them afterwards.
         tap = channel.queue_declare(queue="", exclusive=True).method.queue
-        channel.queue_bind(tap, f"{prefix}.events", routing_key="task.data_export.#")
+        channel.queue_bind(
+            tap, f"{prefix}.events", routing_key=f"task.{publisher.user}.data_export.#"
+        )
         props = pika.BasicProperties(
             content_type="application/json",
             type="waybill.data_export.requested.v1",
             delivery_mode=2,
             message_id=task_id,
+            user_id=publisher.user,
         )
         for _ in range(2):
             channel.basic_publish(f"{prefix}.commands", "export.requested", body, props)
@@ -61,8 +65,14 @@ def test_command_and_events_delivered_twice(stack: Stack) -> None:
                 break
             seen.append((method.routing_key, properties, payload))
         assert any(key.endswith(".completed") for key, _, _ in seen)
+        connection.close()
         applied_before = _events_consumed(stack)
+        # Replayed by the broker's administrator (a principal may not publish events),
+        # without the worker's user_id, which the broker would refuse from another login.
+        connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
+        channel = connection.channel()
         for key, properties, payload in [*reversed(seen), *seen]:
+            properties.user_id = None
             channel.basic_publish(f"{prefix}.events", key, payload, properties)
         connection.close()
         # Every replayed event was really consumed by the tracker before we compare.

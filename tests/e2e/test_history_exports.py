@@ -291,6 +291,7 @@ def test_a_direct_command_cannot_write_over_another_owners_export(stack: Stack) 
             "history_export.requested",
             json.dumps(command).encode(),
             message_type="waybill.history_export.requested.v1",
+            principal=stack.publisher,
         )
         assert wait_task(intruder, task_id) == "FAILURE"
         error = intruder.get(f"/api/tasks/{task_id}/result").json()
@@ -390,6 +391,7 @@ def test_every_galaxy_format_exports_and_every_archive_re_imports(stack: Stack) 
                 }
             ).encode(),
             message_type="waybill.history_import.requested.v1",
+            principal=stack.publisher,
         )
         assert wait_task(user, task_id) == "FAILURE"
         error = user.get(f"/api/tasks/{task_id}/result").json()["error"]

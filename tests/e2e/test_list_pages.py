@@ -15,7 +15,7 @@ import pika
 import pytest
 
 from support.provenance import Recorder
-from support.stack import AMQP_URL, Stack, finished, wait_for
+from support.stack import Stack, finished, wait_for
 
 PROBES = {"/healthz", "/livez", "/readyz", "/metrics"}
 
@@ -49,6 +49,7 @@ LISTINGS = {
         key=lambda d: d["message_id"],
         stable=False,
     ),
+    "/api/service-accounts": Listing("/api/service-accounts", admin=True),
 }
 
 
@@ -88,8 +89,12 @@ def world(stack: Stack) -> Iterator[dict[str, Any]]:
         ]
         assert finished(user, jobs[0])["status"] == "completed"
         queue = f"{stack.infra.prefix}.provenance.events"
-        park_three(queue)
+        park_three(stack, queue)
         with stack.client() as admin:
+            for n in range(3):
+                name = f"paged-{n}-{uuid.uuid4().hex[:6]}"
+                account = {"name": name, "amqp_user": name, "acts_for": "self"}
+                assert admin.post("/api/service-accounts", json=account).status_code == 201
             wait_for(
                 lambda: (
                     len(admin.get("/api/admin/dead-letters", params={"queue": queue}).json()) == 3
@@ -99,9 +104,9 @@ def world(stack: Stack) -> Iterator[dict[str, Any]]:
         yield {"user": user, "history": history, "job": jobs[0], "queue": queue}
 
 
-def park_three(queue: str) -> None:
+def park_three(stack: Stack, queue: str) -> None:
     """Three messages refused by the provenance consumer (wrong content type)."""
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     try:
         channel = connection.channel()
         channel.queue_purge(f"{queue}.dead")
@@ -164,6 +169,6 @@ def test_pages_with_total_and_links(endpoint: str, world: dict[str, Any], stack:
             assert [listing.key(i) for i in page + second.json()] == everything
             assert [listing.key(i) for i in back.json()] == everything[: total - 1]
         # Past the end: an empty page, still with the total.
-        beyond = client.get(path, params={**query, "limit": 2, "offset": 10})
+        beyond = client.get(path, params={**query, "limit": 2, "offset": total + 5})
         assert beyond.json() == [] and beyond.headers["X-Total-Count"] == str(total)
         assert set(beyond.links) == {"prev"}

@@ -9,7 +9,7 @@ import uuid
 
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, publish_command, upload, wait_for
+from support.stack import Stack, finished, publish_command, upload, wait_for
 
 BAD_BODIES = [
     (b"\xff\xfe\x00", "application/json"),  # not UTF-8
@@ -81,7 +81,7 @@ def test_every_consumer_dead_letters_malformed_messages(stack: Stack) -> None:
             "waybill.task.event.v1",
         ),
     ]
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     channel = connection.channel()
     channel.confirm_delivery()
     for _, _, queue, _ in targets:
@@ -114,10 +114,11 @@ def test_every_consumer_dead_letters_malformed_messages(stack: Stack) -> None:
 
 
 def test_poison_message_is_parked_after_the_delivery_limit(stack: Stack) -> None:
-    """Valid by its contract, but its user does not exist: registering the task fails
-    every time (a foreign key), so the handler fails on every delivery."""
+    """Valid by its contract, from a publisher that may act for anyone, but its user
+    does not exist: registering the task fails every time (a foreign key), so the
+    handler fails on every delivery."""
     prefix = stack.infra.prefix
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     channel = connection.channel()
     channel.confirm_delivery()
     _drain(channel, f"{prefix}.export.requests.dead")
@@ -133,6 +134,7 @@ def test_poison_message_is_parked_after_the_delivery_limit(stack: Stack) -> None
         "export.requested",
         json.dumps(poison).encode(),
         message_type="waybill.data_export.requested.v1",
+        principal=stack.publisher,
     )
     with stack.new_user() as user:  # meanwhile, the worker serves others
         f = upload(user, "meanwhile.txt", b"still served")

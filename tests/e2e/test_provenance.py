@@ -245,7 +245,7 @@ def test_provenance_events_from_another_system(stack: Stack) -> None:
 
     import pika
 
-    from support.stack import AMQP_URL, wait_for
+    from support.stack import wait_for
 
     with stack.new_user() as owner, stack.new_user() as other:
         rec = Recorder(owner)
@@ -268,7 +268,8 @@ def test_provenance_events_from_another_system(stack: Stack) -> None:
             "owner_id": other_id,
             "job": {"history_id": h, "tool_id": "sneaky", "inputs": []},
         }
-        connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+        publisher = stack.publisher
+        connection = pika.BlockingConnection(pika.URLParameters(publisher.url))
         channel = connection.channel()
         channel.confirm_delivery()
         for body in (good, good, foreign):  # the good one twice: recorded once
@@ -277,9 +278,14 @@ def test_provenance_events_from_another_system(stack: Stack) -> None:
                 "provenance.recorded",
                 json.dumps(body).encode(),
                 pika.BasicProperties(
-                    content_type="application/json", type="waybill.provenance.recorded.v1"
+                    content_type="application/json",
+                    type="waybill.provenance.recorded.v1",
+                    user_id=publisher.user,
                 ),
             )
+        connection.close()
+        connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
+        channel = connection.channel()
 
         def recorded() -> list[dict[str, object]]:
             items = owner.get(f"/api/histories/{h}/contents").json()

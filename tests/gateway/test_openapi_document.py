@@ -99,6 +99,11 @@ CREATES = {
     ),
     ("post", "/api/jobs"): ("get", "/api/jobs/{job_id}", "job_id"),
     ("post", "/api/data-export/jobs"): ("delete", "/api/data-export/jobs/{job_id}", "job_id"),
+    ("post", "/api/service-accounts"): (
+        "delete",
+        "/api/service-accounts/{account_id}",
+        "account_id",
+    ),
     ("post", "/api/histories/{history_id}/prepare_store_download"): (
         "get",
         "/api/short_term_storage/{storage_request_id}",

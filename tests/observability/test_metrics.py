@@ -7,7 +7,7 @@ import re
 import httpx
 import pika
 
-from support.stack import AMQP_URL, Stack, finished, upload, wait_for
+from support.stack import Stack, finished, upload, wait_for
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -66,7 +66,7 @@ def test_metrics_after_an_export_and_a_dead_letter(stack: Stack) -> None:
     assert sample(worker, "waybill_bytes_converted_total", format="csv") >= len(data)
 
     before = sample(metrics(stack, "export-worker"), "waybill_dead_letters_total")
-    connection = pika.BlockingConnection(pika.URLParameters(AMQP_URL))
+    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     channel = connection.channel()
     channel.basic_publish(
         f"{stack.infra.prefix}.commands",

@@ -4,6 +4,7 @@ S3 and database calls) and the tracker's write."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,10 +13,10 @@ from typing import Any
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from support.broker import open_broker_space
 from support.stack import (
     Infra,
     Stack,
-    delete_broker_objects,
     finished,
     free_port,
     start_stack,
@@ -83,11 +84,11 @@ class Receiver:
 @pytest.fixture
 def traced(infra: Infra) -> Iterator[tuple[Stack, Receiver]]:
     receiver = Receiver()
-    prefix = f"{infra.prefix}-otel"  # its own queues: the session's worker must not take the job
+    # A vhost of its own: the session's worker must not take the job.
+    broker = open_broker_space(infra.broker.ctl, infra.broker.server_url, f"{infra.prefix}-otel")
     stack = start_stack(
-        infra,
+        dataclasses.replace(infra, broker=broker, prefix=broker.topology.prefix),
         ("gateway", "export-worker", "tracker"),
-        WAYBILL_AMQP_PREFIX=prefix,
         OTEL_TRACES_EXPORTER="otlp",
         OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{receiver.port}",
@@ -96,7 +97,7 @@ def traced(infra: Infra) -> Iterator[tuple[Stack, Receiver]]:
     yield stack, receiver
     stack.stop()
     receiver.close()
-    delete_broker_objects(prefix)
+    broker.remove()
 
 
 def test_one_trace_across_gateway_worker_and_tracker(traced: tuple[Stack, Receiver]) -> None:

@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from support.broker import Rabbitmqctl
 from support.stack import free_port, port_open, wait_for
 
 
@@ -44,6 +45,10 @@ class RabbitNode:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
+    @property
+    def ctl(self) -> Rabbitmqctl:
+        return Rabbitmqctl(self.name, self._env())
+
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
@@ -64,7 +69,7 @@ class RabbitNode:
 
     def stop(self) -> None:
         subprocess.run(
-            ["rabbitmqctl", "-n", self.name, "stop"],
+            self.ctl.argv("stop"),
             env=self._env(),
             check=False,
             capture_output=True,

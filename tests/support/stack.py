@@ -1,10 +1,11 @@
 """Real servers for the tests: a database of their own (migrated with Alembic), a
-queue-name prefix of their own on the shared RabbitMQ, an S3 server of their own (the
+vhost of their own on the shared RabbitMQ (support/broker.py), an S3 server of their own (the
 SeaweedFS of `make run`, scripts/local-s3.sh, on a temporary data directory), and the
 services as real processes the tests can kill."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import socket
@@ -21,10 +22,13 @@ import httpx
 import pika
 from minio import Minio
 
+from support.broker import BrokerSpace, Principal, Rabbitmqctl, open_broker_space
+
 ROOT = Path(__file__).resolve().parents[2]
 DB_ADMIN_URL = os.environ.get(
     "WAYBILL_TEST_DB_ADMIN", "postgresql://waybill:waybill@127.0.0.1:5432/postgres"
 )
+# An administrator's login on the RabbitMQ node (each session works in a vhost of its own).
 AMQP_URL = os.environ.get("WAYBILL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ADMIN_KEY = "test-admin-key"
 S3_ACCESS_KEY, S3_SECRET_KEY = "waybill", "waybill-secret"  # the settings' defaults
@@ -143,10 +147,15 @@ class Infra:
     s3_port: int
     bucket: str
     workdir: Path
-    amqp_url: str = AMQP_URL
+    broker: BrokerSpace
     db_admin_url: str = DB_ADMIN_URL
     s3_inner_ports: tuple[int, ...] = ()  # the S3 server's master, volume, filer, admin
     s3_process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def amqp_url(self) -> str:
+        """An administrator's login on the session's vhost (to look into queues)."""
+        return self.broker.admin_url
 
     def start_s3(self) -> None:
         """Start the S3 server on its data directory: again after `stop_s3`, on the
@@ -193,8 +202,6 @@ class Infra:
             WAYBILL_ENVIRONMENT="development",
             WAYBILL_DATABASE_URL=self.database_url,
             WAYBILL_DATABASE_POOL_SIZE="5",
-            WAYBILL_AMQP_URL=self.amqp_url,
-            WAYBILL_AMQP_PREFIX=self.prefix,
             WAYBILL_S3_ENDPOINT=f"127.0.0.1:{self.s3_port}",
             WAYBILL_S3_BUCKET=self.bucket,
             WAYBILL_ADMIN_API_KEY=ADMIN_KEY,
@@ -204,8 +211,10 @@ class Infra:
             WAYBILL_SWEEP_INTERVAL_SECONDS="1",
             WAYBILL_CLEANUP_INTERVAL_SECONDS="2",
             WAYBILL_RECONCILE_INTERVAL_SECONDS="2",
+            WAYBILL_SERVICE_ACCOUNT_CACHE_SECONDS="1",
             WAYBILL_SHUTDOWN_GRACE_SECONDS="10",
             WAYBILL_WORK_DIR=str(self.workdir / "scratch"),
+            **self.broker.service_env(name),
         )
         if name == "gateway":
             env["WAYBILL_PORT"] = str(port)
@@ -229,22 +238,29 @@ class Infra:
 
 
 def start_infra(
-    workdir: Path, *, amqp_url: str = AMQP_URL, db_admin_url: str = DB_ADMIN_URL
+    workdir: Path,
+    *,
+    amqp_url: str = AMQP_URL,
+    rabbitmqctl: Rabbitmqctl | None = None,
+    db_admin_url: str = DB_ADMIN_URL,
 ) -> Infra:
     """A database of its own on the server `db_admin_url` points at (the shared one
-    by default), a queue prefix of its own on `amqp_url`, and an S3 server."""
+    by default), a vhost of its own on the RabbitMQ node (`amqp_url` an administrator's
+    login on it, `rabbitmqctl` its control; the machine's node by default), and an S3
+    server."""
     token = uuid.uuid4().hex[:8]
     database = f"waybill_test_{token}"
+    broker = open_broker_space(rabbitmqctl or Rabbitmqctl(), amqp_url, f"wbtest-{token}")
     admin_exec(f'CREATE DATABASE "{database}"', db_admin_url)
     server = db_admin_url.split("://", 1)[1].rsplit("/", 1)[0]
     infra = Infra(
         database=database,
         database_url=f"postgresql+asyncpg://{server}/{database}",
-        prefix=f"wbtest-{token}",
+        prefix=broker.topology.prefix,
         s3_port=free_port(),
         bucket=f"waybill-test-{token}",
         workdir=workdir,
-        amqp_url=amqp_url,
+        broker=broker,
         db_admin_url=db_admin_url,
         s3_inner_ports=tuple(free_port() for _ in range(4)),
     )
@@ -261,34 +277,13 @@ def start_infra(
 
 def stop_infra(infra: Infra) -> None:
     infra.stop_s3()
-    delete_broker_objects(infra.prefix, infra.amqp_url)
+    infra.broker.remove()
     admin_exec(f'DROP DATABASE IF EXISTS "{infra.database}" WITH (FORCE)', infra.db_admin_url)
 
 
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def delete_broker_objects(prefix: str, amqp_url: str = AMQP_URL) -> None:
-    """Delete every queue and exchange this run declared (names start with prefix)."""
-    from waybill_shared.messaging.topology import Topology
-
-    topology = Topology(prefix)
-    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
-    try:
-        channel = connection.channel()
-        for spec in topology.queues:
-            for name in (spec.name, spec.dead_letter_queue):
-                channel.queue_delete(name)
-        for name in (
-            topology.commands_exchange,
-            topology.events_exchange,
-            topology.dead_letter_exchange,
-        ):
-            channel.exchange_delete(name)
-    finally:
-        connection.close()
 
 
 @dataclass
@@ -303,6 +298,30 @@ class Stack:
     def client(self, key: str | None = ADMIN_KEY) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.gateway_url, headers=headers, timeout=30)
+
+    def service_account(
+        self, name: str, *, acts_for: str, user_ids: list[int] | None = None
+    ) -> tuple[dict[str, Any], Principal]:
+        """A service account (through the API) and its AMQP user (made on the broker)."""
+        principal = self.infra.broker.principal(name)
+        body: dict[str, Any] = {
+            "name": f"{principal.user}-{uuid.uuid4().hex[:6]}",
+            "amqp_user": principal.user,
+            "acts_for": acts_for,
+        }
+        if user_ids:
+            body["user_ids"] = user_ids
+        with self.client() as admin:
+            response = admin.post("/api/service-accounts", json=body)
+        assert response.status_code == 201, response.text
+        account: dict[str, Any] = response.json()
+        return account, principal
+
+    @functools.cached_property
+    def publisher(self) -> Principal:
+        """A system that may act for any user (the checks of its requests are then
+        those of an HTTP caller's)."""
+        return self.service_account("publisher", acts_for="any")[1]
 
     def new_user(self, name: str | None = None, *, is_admin: bool = False) -> httpx.Client:
         with self.client() as admin:
@@ -384,10 +403,12 @@ def publish_command(
     body: bytes,
     *,
     message_type: str | None,
+    principal: Principal,
     content_type: str = "application/json",
 ) -> None:
-    """Publish to the commands exchange as another system would (pika, confirmed)."""
-    connection = pika.BlockingConnection(pika.URLParameters(infra.amqp_url))
+    """Publish to the commands exchange as another system would (pika, confirmed), as
+    `principal`, its AMQP user in the `user_id` property."""
+    connection = pika.BlockingConnection(pika.URLParameters(principal.url))
     try:
         channel = connection.channel()
         channel.confirm_delivery()
@@ -400,6 +421,7 @@ def publish_command(
                 type=message_type,
                 delivery_mode=2,
                 message_id=str(uuid.uuid4()),
+                user_id=principal.user,
             ),
         )
     finally:

@@ -28,6 +28,7 @@ from waybill_shared.db.session import create_engine, create_sessionmaker
 from waybill_shared.logging import configure_logging
 from waybill_shared.messaging.broker import Broker
 from waybill_shared.messaging.topology import Topology
+from waybill_shared.principals import Principals
 from waybill_shared.settings import WaybillSettings
 from waybill_shared.storage import Storage
 from waybill_shared.tasks.lease import LeaseKeeper
@@ -46,6 +47,7 @@ class Runtime:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _db: pg.Pool | None = None
     _leases: LeaseKeeper | None = None
+    _principals: Principals | None = None
 
     @property
     def topology(self) -> Topology:
@@ -69,6 +71,17 @@ class Runtime:
                 poll_seconds=self.settings.lease_poll_seconds,
             )
         return self._leases
+
+    @property
+    def principals(self) -> Principals:
+        """Who may publish commands, and for whom (with its cache of service accounts)."""
+        if self._principals is None:
+            self._principals = Principals(
+                self.db,
+                service_users=self.settings.amqp_service_users,
+                ttl_seconds=self.settings.service_account_cache_seconds,
+            )
+        return self._principals
 
     async def open_db(self, *, retry_for: float = 60.0) -> None:
         """Open the asyncpg pool, retrying while the database starts."""
@@ -95,6 +108,7 @@ class Runtime:
                 settings.amqp_url,
                 Topology(settings.amqp_prefix, settings.amqp_delivery_limit),
                 prefetch=settings.amqp_prefetch,
+                service_users=settings.amqp_service_users,
             ),
             storage=Storage(settings),
         )
@@ -102,6 +116,12 @@ class Runtime:
     async def connect_broker(self, *, retry_for: float = 60.0) -> None:
         """Connect, retrying while the broker starts (compose/k8s start order)."""
         deadline = asyncio.get_running_loop().time() + retry_for
+        if self.broker.username not in self.settings.amqp_service_users:
+            log.warning(
+                "this service's AMQP user is none of WAYBILL_AMQP_*_USER: the others will "
+                "take its messages for a stranger's",
+                amqp_user=self.broker.username,
+            )
         while True:
             try:
                 await self.broker.connect()

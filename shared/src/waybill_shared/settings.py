@@ -8,11 +8,26 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import unquote, urlsplit
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ADMIN_API_KEY = "waybill-dev-admin-key"
+# The password of every Waybill AMQP user on a development machine (`make run` creates
+# them with it); refused in production.
+DEV_AMQP_PASSWORD = "waybill-dev"
+DEV_AMQP_VHOST = "waybill"
+
+
+def dev_amqp_url(user: str) -> str:
+    """A service's broker URL on a development machine: its own user, Waybill's vhost."""
+    return f"amqp://{user}:{DEV_AMQP_PASSWORD}@127.0.0.1:5672/{DEV_AMQP_VHOST}"
+
+
+def amqp_user_of(url: str) -> str:
+    """The user an AMQP URL logs in as (guest when it names none, as clients do)."""
+    return unquote(urlsplit(url).username or "guest")
 
 
 class WaybillSettings(BaseSettings):
@@ -26,7 +41,19 @@ class WaybillSettings(BaseSettings):
     database_url: str = "postgresql+asyncpg://waybill:waybill@127.0.0.1:5432/waybill"
     database_pool_size: int = 10
 
-    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Each service logs in as its own AMQP user (see messaging/definitions.py for the
+    # permissions each gets); its subclass sets the development default.
+    amqp_url: str = dev_amqp_url("waybill-gateway")
+    # The AMQP users of Waybill's own services. Commands they publish act for any user
+    # (the gateway checked the HTTP caller; the tracker re-dispatches accepted tasks);
+    # every other publisher is a service account (see waybill_shared.principals).
+    amqp_gateway_user: str = "waybill-gateway"
+    amqp_export_worker_user: str = "waybill-export-worker"
+    amqp_extraction_user: str = "waybill-extraction"
+    amqp_tracker_user: str = "waybill-tracker"
+    # How long a worker remembers a service account (a deleted or changed account is
+    # in force everywhere within this time).
+    service_account_cache_seconds: float = 5.0
     # Every exchange and queue name starts with this, so several deployments (or a test
     # run) can share one broker without seeing each other's messages.
     amqp_prefix: str = "waybill"
@@ -76,7 +103,25 @@ class WaybillSettings(BaseSettings):
     def _refuse_dev_secret_in_production(self) -> WaybillSettings:
         if self.environment == "production" and self.admin_api_key == DEV_ADMIN_API_KEY:
             raise ValueError("WAYBILL_ADMIN_API_KEY must be set in production")
+        if self.environment == "production" and urlsplit(self.amqp_url).password in (
+            DEV_AMQP_PASSWORD,
+            "guest",
+        ):
+            raise ValueError(
+                "WAYBILL_AMQP_URL must carry this service's own password in production"
+            )
         return self
+
+    @property
+    def amqp_service_users(self) -> frozenset[str]:
+        return frozenset(
+            {
+                self.amqp_gateway_user,
+                self.amqp_export_worker_user,
+                self.amqp_extraction_user,
+                self.amqp_tracker_user,
+            }
+        )
 
     def allowed_remote_prefixes(self) -> list[str]:
         return self.remote_export_prefixes or [f"s3://{self.s3_bucket}/remote/"]

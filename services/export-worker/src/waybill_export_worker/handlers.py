@@ -36,11 +36,13 @@ class ExportHandlers:
 
     async def on_command(self, message: Message, incoming: AbstractIncomingMessage) -> None:
         runtime, settings = self.runtime, self.settings
+        principal = runtime.broker.principal_of(incoming)
         if isinstance(message, DataExportRequested):
             await run_data_export(
                 runtime=runtime,
                 settings=settings,
                 request=message,
+                principal=principal,
                 ack=incoming.ack,
                 heavy=self.heavy,
             )
@@ -49,6 +51,7 @@ class ExportHandlers:
                 runtime=runtime,
                 settings=settings,
                 request=message,
+                principal=principal,
                 ack=incoming.ack,
                 heavy=self.heavy,
             )
@@ -57,6 +60,7 @@ class ExportHandlers:
                 runtime=runtime,
                 settings=settings,
                 request=message,
+                principal=principal,
                 ack=incoming.ack,
                 heavy=self.heavy,
             )

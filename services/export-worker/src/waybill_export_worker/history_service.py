@@ -66,6 +66,7 @@ async def run_history_export(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: HistoryExportRequested,
+    principal: str | None,
     ack: Callable[[], Awaitable[None]],
     heavy: asyncio.Semaphore,
 ) -> None:
@@ -174,6 +175,7 @@ async def run_history_export(
             task_uuid=request.task_id,
             kind="history_export",
             owner_id=request.owner_id,
+            principal=principal,
             request=request.model_dump(mode="json"),
             ttl_hours=settings.short_term_export_ttl_hours
             if request.destination == "short_term"
@@ -206,6 +208,7 @@ async def run_history_import(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: HistoryImportRequested,
+    principal: str | None,
     ack: Callable[[], Awaitable[None]],
     heavy: asyncio.Semaphore,
 ) -> None:
@@ -229,6 +232,7 @@ async def run_history_import(
             task_uuid=request.task_id,
             kind="history_import",
             owner_id=request.owner_id,
+            principal=principal,
             request=request.model_dump(mode="json"),
             ttl_hours=0,
         ),

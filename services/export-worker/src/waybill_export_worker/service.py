@@ -51,6 +51,7 @@ async def run_data_export(
     runtime: Runtime,
     settings: ExportWorkerSettings,
     request: DataExportRequested,
+    principal: str | None,
     ack: Callable[[], Awaitable[None]],
     heavy: asyncio.Semaphore,
 ) -> None:
@@ -94,6 +95,7 @@ async def run_data_export(
             task_uuid=request.task_id,
             kind="data_export",
             owner_id=request.owner_id,
+            principal=principal,
             request=request.model_dump(mode="json"),
             job_key=request.job_key,
             total_items=len(request.file_ids) + len(request.dataset_ids),

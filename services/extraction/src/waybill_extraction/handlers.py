@@ -16,4 +16,9 @@ class ExtractionHandlers:
     async def on_extraction(
         self, message: ExtractionRequested, incoming: AbstractIncomingMessage
     ) -> None:
-        await run_extraction(runtime=self.runtime, request=message, ack=incoming.ack)
+        await run_extraction(
+            runtime=self.runtime,
+            request=message,
+            principal=self.runtime.broker.principal_of(incoming),
+            ack=incoming.ack,
+        )

@@ -28,7 +28,11 @@ def document_key(task_uuid: object) -> str:
 
 
 async def run_extraction(
-    *, runtime: Runtime, request: ExtractionRequested, ack: Callable[[], Awaitable[None]]
+    *,
+    runtime: Runtime,
+    request: ExtractionRequested,
+    principal: str | None,
+    ack: Callable[[], Awaitable[None]],
 ) -> None:
     async def authorize(task: TaskRow) -> ProvenanceGraph:
         async with unit_of_work(runtime.sessions) as session:
@@ -72,6 +76,7 @@ async def run_extraction(
             task_uuid=request.task_id,
             kind="workflow_extraction",
             owner_id=request.owner_id,
+            principal=principal,
             request=request.model_dump(mode="json"),
             ttl_hours=0,
         ),

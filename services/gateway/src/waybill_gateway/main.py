@@ -26,6 +26,7 @@ from waybill_gateway.api import (
     data_export,
     histories,
     history_exports,
+    service_accounts,
     tasks,
     users,
     workflows,
@@ -92,6 +93,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.include_router(users.router, responses=ERROR_RESPONSES)
     app.include_router(admin.router, responses=ERROR_RESPONSES)
+    app.include_router(service_accounts.router, responses=ERROR_RESPONSES)
     app.include_router(catalog.router, responses=ERROR_RESPONSES)
     app.include_router(data_export.router, responses=ERROR_RESPONSES)
     app.include_router(history_exports.router, responses=ERROR_RESPONSES)

@@ -67,6 +67,11 @@ TAGS: list[dict[str, str]] = [
         "and jobs, as Galaxy .ga or gxformat2 documents.",
     },
     {
+        "name": "service accounts",
+        "description": "For administrators: the systems that publish commands straight to "
+        "the broker, each as its own AMQP user, and whom each may act for.",
+    },
+    {
         "name": "administration",
         "description": "For administrators: messages the services refused (dead letters), "
         "and replaying them.",
@@ -142,6 +147,7 @@ MAKES: list[Makes] = [
         bodies={EXTRACT: _extract(job_ids=[_id("/jobs/0/id")])},
     ),
     Makes("post", "/api/data-export/jobs", {"job_id": _id()}, under="/api/data-export/jobs/"),
+    Makes("post", "/api/service-accounts", {"account_id": _id()}, under="/api/service-accounts/"),
     Makes(
         "post",
         "/api/histories/{history_id}/prepare_store_download",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat, TaskStatus
 from waybill_shared.contracts.types import DbId
+from waybill_shared.principals import PRINCIPAL_NAME, ActsFor
 
 Progress = Annotated[
     int,
@@ -60,6 +61,66 @@ class UserOut(BaseModel):
     id: int
     name: str
     is_admin: bool
+
+
+class ServiceAccountCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"name": "lims", "amqp_user": "lims", "acts_for": "users", "user_ids": [7, 9]}
+            ]
+        }
+    )
+    name: str = Field(min_length=1, max_length=200, description="also the name of its own user")
+    amqp_user: str = Field(
+        pattern=PRINCIPAL_NAME.pattern,
+        description="the RabbitMQ user it publishes as (letters, digits, '_' and '-'; it is "
+        "one word of its events' routing keys)",
+    )
+    acts_for: ActsFor = Field(
+        description="whose commands it may publish: 'self' (its own user only), 'users' "
+        "(those of user_ids, and itself) or 'any' (every user)"
+    )
+    user_ids: list[DbId] = Field(default_factory=list, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _user_ids_go_with_users(self) -> ServiceAccountCreate:
+        if self.acts_for == "users" and not self.user_ids:
+            raise ValueError("acts_for 'users' needs user_ids: the users it may act for")
+        if self.acts_for != "users" and self.user_ids:
+            raise ValueError(
+                f"user_ids are given only with acts_for 'users', not {self.acts_for!r}"
+            )
+        if len(set(self.user_ids)) != len(self.user_ids):
+            raise ValueError("user_ids contains duplicates")
+        return self
+
+
+class AmqpPermissions(BaseModel):
+    """What its RabbitMQ user must be granted on the vhost (rabbitmqctl set_permissions
+    and set_topic_permissions; see docs/PRINCIPALS.md)."""
+
+    configure: str
+    write: str
+    read: str
+    topic_exchange: str
+    topic_write: str
+    topic_read: str
+
+
+class ServiceAccountOut(BaseModel):
+    id: int
+    name: str
+    amqp_user: str
+    acts_for: ActsFor
+    user_ids: list[int]
+    user_id: int = Field(description="its own user (the owner of what it makes for itself)")
+    created_at: datetime
+    amqp_permissions: AmqpPermissions
+
+
+class ServiceAccountCreated(ServiceAccountOut):
+    api_key: str = Field(description="its own user's API key, shown once (for uploads over HTTP)")
 
 
 class ProjectCreate(Strict):
@@ -522,6 +583,9 @@ class DeadLetter(BaseModel):
     message_id: str | None
     type: str | None
     reason: str | None
+    principal: str | None = Field(
+        default=None, description="the AMQP user that sent it (a replay acts for it)"
+    )
     body_preview: str
     size: int
 

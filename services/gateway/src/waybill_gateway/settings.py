@@ -2,11 +2,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from waybill_shared.settings import WaybillSettings
+from waybill_shared.settings import WaybillSettings, dev_amqp_url
 
 
 class GatewaySettings(WaybillSettings):
     service_name: str = "gateway"
+    amqp_url: str = dev_amqp_url("waybill-gateway")
     host: str = "0.0.0.0"
     port: int = 8000
     max_request_body_bytes: int = 1024 * 1024  # JSON bodies; uploads have their own limit

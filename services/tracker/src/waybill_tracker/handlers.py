@@ -34,8 +34,14 @@ class TrackerHandlers:
     async def on_provenance(
         self, message: ProvenanceRecorded, incoming: AbstractIncomingMessage
     ) -> None:
-        """A tool run recorded by another system: the same checks as POST /api/jobs.
-        What cannot be recorded is dead-lettered with the reason."""
+        """A tool run recorded by another system: its publisher must be allowed to act
+        for the owner, then the same checks as POST /api/jobs. What cannot be recorded
+        is dead-lettered with the reason."""
+        refused = await self.runtime.principals.refusal(
+            self.runtime.broker.principal_of(incoming), message.owner_id
+        )
+        if refused is not None:
+            raise RejectMessage(f"provenance not recorded: refused: {refused}")
         try:
             async with unit_of_work(self.runtime.sessions) as session:
                 first_time = (

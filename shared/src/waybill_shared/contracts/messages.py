@@ -38,7 +38,10 @@ class DataExportRequested(Message):
 
     Published by the gateway, or by another system with a fresh `task_id` of its own
     choosing (the task is registered on first sight; the same id twice is one task).
-    The worker checks that `owner_id` may read every file before any work is done.
+    Another system publishes as its service account's AMQP user, with the AMQP
+    `user_id` property set to that user (the broker refuses any other value). Before
+    any work, the worker checks that the service account may act for `owner_id`, and
+    that `owner_id` may read every file.
     """
 
     TYPE = "waybill.data_export.requested"
@@ -46,7 +49,10 @@ class DataExportRequested(Message):
     KIND: ClassVar[TaskKind] = "data_export"
 
     task_id: UUID = Field(description="Idempotency key of the task; a UUID the publisher picks.")
-    owner_id: DbId = Field(description="The requesting user; authorization is checked for them.")
+    owner_id: DbId = Field(
+        description="The requesting user: the publisher must be allowed to act for them, "
+        "and authorization is checked for them."
+    )
     name: str = Field(min_length=1, max_length=200)
     description: str | None = None
     file_ids: list[DbId] = Field(default_factory=list)
@@ -175,7 +181,8 @@ class TaskEvent(Message):
     task; (task_id, attempt, seq) identifies an event, so duplicates are no-ops."""
 
     TYPE = "waybill.task.event"
-    ROUTING_KEY = "task.{kind}.{event}"
+    # The principal whose task it is comes first (see Topology.event_key).
+    ROUTING_KEY = "task.{principal}.{kind}.{event}"
 
     task_id: UUID
     kind: TaskKind
@@ -191,9 +198,6 @@ class TaskEvent(Message):
     result: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
-
-    def routing_key(self) -> str:
-        return f"task.{self.kind}.{self.event}"
 
 
 COMMANDS: tuple[type[Message], ...] = (

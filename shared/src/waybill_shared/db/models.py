@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -23,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 JSON = dict[str, Any]
@@ -44,6 +45,26 @@ class User(Base):
     api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _now()
+
+
+class ServiceAccount(Base):
+    """A system that publishes commands straight to the broker as the AMQP user
+    `amqp_user`, for its own user only, for `user_ids`, or for any user (see
+    waybill_shared.principals)."""
+
+    __tablename__ = "service_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    amqp_user: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    acts_for: Mapped[str] = mapped_column(String(8))
+    user_ids: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        CheckConstraint(
+            "acts_for IN ('self', 'users', 'any')", name="ck_service_accounts_acts_for"
+        ),
+    )
 
 
 class Project(Base):
@@ -236,6 +257,9 @@ class Task(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ttl_hours: Mapped[int] = mapped_column(Integer, default=48)
+    # The AMQP user that asked for the task when it came straight from the broker (its
+    # events are routed to it); NULL when it was asked for over HTTP.
+    principal: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

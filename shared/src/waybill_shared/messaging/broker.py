@@ -1,4 +1,4 @@
-"""A thin layer over aio-pika: connect, declare, publish with confirms, consume.
+"""A thin layer over aio-pika: connect, find the topology, publish with confirms, consume.
 
 Why not FastStream: we need to dead-letter with a reason (publish to the DLQ ourselves
 with the validation error, then ack), to look at the quorum delivery count, and to ack
@@ -29,11 +29,13 @@ from waybill_shared import metrics
 from waybill_shared.contracts.messages import Message
 from waybill_shared.errors import is_unavailable
 from waybill_shared.messaging.topology import QueueSpec, Topology
+from waybill_shared.settings import amqp_user_of
 
 log = structlog.get_logger(__name__)
 
 DEAD_REASON_HEADER = "x-waybill-dead-reason"
 SOURCE_QUEUE_HEADER = "x-waybill-source-queue"
+PRINCIPAL_HEADER = "x-waybill-principal"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 PUBLISH_TIMEOUT = 10.0
 
@@ -42,15 +44,30 @@ class RejectMessage(Exception):
     """A handler's verdict that a message can never be processed: dead-letter it now."""
 
 
+class MissingTopology(RuntimeError):
+    """The vhost lacks an exchange or queue of the topology."""
+
+
 Handler = Callable[[Any, AbstractIncomingMessage], Awaitable[None]]
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
 
 
 class Broker:
-    def __init__(self, url: str, topology: Topology, *, prefetch: int = 4) -> None:
+    def __init__(
+        self,
+        url: str,
+        topology: Topology,
+        *,
+        prefetch: int = 4,
+        service_users: frozenset[str] = frozenset(),
+    ) -> None:
         self.url = url
         self.topology = topology
         self.prefetch = prefetch
+        # Every message this process publishes carries its login as `user_id`, which
+        # the broker verifies: the proof of who published it.
+        self.username = amqp_user_of(url)
+        self.service_users = service_users
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchanges: dict[str, AbstractExchange] = {}
@@ -59,8 +76,12 @@ class Broker:
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url, timeout=10)
-        self._channel = await self._connection.channel(publisher_confirms=True)
-        await self.declare()
+        try:
+            self._channel = await self._connection.channel(publisher_confirms=True)
+            await self.find_topology()
+        except BaseException:
+            await self.close()
+            raise
 
     @property
     def channel(self) -> AbstractChannel:
@@ -72,29 +93,22 @@ class Broker:
     def is_connected(self) -> bool:
         return self._connection is not None and not self._connection.is_closed
 
-    async def declare(self) -> None:
+    async def find_topology(self) -> None:
+        """Look the exchanges and queues up (passively: the broker holds them from its
+        definitions, and no service may create or delete one)."""
         t = self.topology
-        ch = self.channel
-        self._exchanges[t.commands_exchange] = await ch.declare_exchange(
-            t.commands_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        self._exchanges[t.events_exchange] = await ch.declare_exchange(
-            t.events_exchange, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        dlx = await ch.declare_exchange(
-            t.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
-        )
-        self._exchanges[t.dead_letter_exchange] = dlx
-        for spec in t.queues:
-            queue = await ch.declare_queue(
-                spec.name, durable=True, arguments=t.queue_arguments(spec)
-            )
-            for key in spec.routing_keys:
-                await queue.bind(self._exchanges[spec.exchange], key)
-            dead = await ch.declare_queue(
-                spec.dead_letter_queue, durable=True, arguments={"x-queue-type": "quorum"}
-            )
-            await dead.bind(dlx, spec.name)
+        try:
+            for name in (t.commands_exchange, t.events_exchange, t.dead_letter_exchange):
+                self._exchanges[name] = await self.channel.get_exchange(name)
+            # Without its queue, a command would be dropped as unroutable.
+            for spec in t.queues:
+                await self.channel.get_queue(spec.name)
+                await self.channel.get_queue(spec.dead_letter_queue)
+        except aio_pika.exceptions.ChannelNotFoundEntity as exc:
+            raise MissingTopology(
+                f"{exc}: the broker lacks Waybill's topology on this vhost; load the "
+                "definitions (python -m waybill_shared.messaging.definitions)"
+            ) from exc
 
     async def publish(
         self,
@@ -112,7 +126,7 @@ class Broker:
                 if message.TYPE.endswith(".event")
                 else self.topology.commands_exchange
             )
-        key = routing_key or getattr(message, "routing_key", lambda: message.ROUTING_KEY)()
+        key = routing_key or message.ROUTING_KEY
         await self.publish_raw(
             exchange=exchange,
             routing_key=key,
@@ -142,16 +156,21 @@ class Broker:
                 message_id=message_id,
                 type=message_type,
                 headers=headers,
+                user_id=self.username,
             ),
             routing_key=routing_key,
             mandatory=False,
             timeout=PUBLISH_TIMEOUT,
         )
 
-    def publish_soon(self, message: Message, *, message_id: str) -> asyncio.Future[None]:
+    def publish_soon(
+        self, message: Message, *, message_id: str, routing_key: str | None = None
+    ) -> asyncio.Future[None]:
         """Start publishing now and return the confirm to await later, so that several
         messages share one wait (publishes on one channel keep their order)."""
-        return asyncio.ensure_future(self.publish(message, message_id=message_id))
+        return asyncio.ensure_future(
+            self.publish(message, message_id=message_id, routing_key=routing_key)
+        )
 
     async def dead_letter(
         self, incoming: AbstractIncomingMessage, spec: QueueSpec, reason: str
@@ -160,6 +179,9 @@ class Broker:
         headers = dict(incoming.headers or {})
         headers[DEAD_REASON_HEADER] = reason[:2000]
         headers[SOURCE_QUEUE_HEADER] = spec.name
+        # The copy is published by this service: it names who sent the original, so
+        # that a replay acts for the same principal (see `principal_of`).
+        headers[PRINCIPAL_HEADER] = self.principal_of(incoming) or ""
         await self._exchanges[self.topology.dead_letter_exchange].publish(
             aio_pika.Message(
                 incoming.body,
@@ -168,6 +190,7 @@ class Broker:
                 message_id=incoming.message_id,
                 type=incoming.type,
                 headers=headers,
+                user_id=self.username,
             ),
             routing_key=spec.name,
         )
@@ -179,6 +202,21 @@ class Broker:
             reason=reason[:300],
             message_id=incoming.message_id,
         )
+
+    def principal_of(self, message: AbstractIncomingMessage) -> str | None:
+        """Who a message is from: its `user_id`, which the broker checked against the
+        publisher's login. One of Waybill's own services may pass a message on for
+        another principal (an administrator's replay of a dead letter): the message
+        then names that principal in the `x-waybill-principal` header ("" for none),
+        which counts only when a Waybill service published it."""
+        user = message.user_id or None
+        headers = message.headers or {}
+        if user in self.service_users and PRINCIPAL_HEADER in headers:
+            named = headers[PRINCIPAL_HEADER]
+            if isinstance(named, bytes):
+                named = named.decode("utf-8", "replace")
+            return str(named) or None
+        return user
 
     async def _consumer_queue(self, spec: QueueSpec, prefetch: int | None) -> AbstractQueue:
         """The queue on a channel of its own, so each consumer has its own prefetch

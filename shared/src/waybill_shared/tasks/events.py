@@ -19,11 +19,16 @@ TERMINAL_EVENTS = frozenset({"completed", "failed", "cancelled"})
 
 
 class EventEmitter:
-    def __init__(self, broker: Broker, *, task_id: UUID, kind: TaskKind, attempt: int) -> None:
+    def __init__(
+        self, broker: Broker, *, task_id: UUID, kind: TaskKind, attempt: int, principal: str
+    ) -> None:
         self.broker = broker
         self.task_id = task_id
         self.kind: TaskKind = kind
         self.attempt = attempt
+        # Whose task it is: the first word of every event's routing key, so that only
+        # that principal (and the tracker) can receive them.
+        self.principal = principal
         self._seq = 0
         self._unconfirmed: list[asyncio.Future[None]] = []
         self._loop = asyncio.get_running_loop()
@@ -52,7 +57,9 @@ class EventEmitter:
         )
         self._unconfirmed.append(
             self.broker.publish_soon(
-                message, message_id=f"{self.task_id}:{self.attempt}:{self._seq}"
+                message,
+                message_id=f"{self.task_id}:{self.attempt}:{self._seq}",
+                routing_key=self.broker.topology.event_key(self.principal, self.kind, event),
             )
         )
         return message

@@ -23,8 +23,8 @@ from waybill_shared.tasks.state import TERMINAL, TaskState, fold, next_status, w
 COLUMNS = (
     "id, uuid, kind, owner_id, job_key, status, progress, total_items, processed_items, "
     "failed_items, items, request, result, error_message, artifact_key, artifact_size, "
-    "artifact_sha256, attempt, lease_owner, lease_expires_at, ttl_hours, created_at, "
-    "started_at, completed_at, expires_at, updated_at"
+    "artifact_sha256, attempt, lease_owner, lease_expires_at, ttl_hours, principal, "
+    "created_at, started_at, completed_at, expires_at, updated_at"
 )
 
 
@@ -53,6 +53,7 @@ class TaskRow:
     lease_owner: str | None
     lease_expires_at: datetime | None
     ttl_hours: int
+    principal: str | None  # the AMQP user that asked, when not over HTTP
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
@@ -145,10 +146,12 @@ async def register_task(
     items: list[Any] | None = None,
     ttl_hours: int = 48,
     command: Prepared | None = None,
+    principal: str | None = None,
 ) -> Registered:
     """Insert the task unless it exists (same uuid, or same owner+kind+job_key), with
     `command` in the outbox when given: one statement, so atomic even outside a
-    transaction. `request` may be given as JSON text already."""
+    transaction. `request` may be given as JSON text already. `principal` is the AMQP
+    user of a command that came straight from the broker."""
     returning = f"SELECT {COLUMNS}, NULL::int AS outbox_id FROM task"
     announce = ""
     values: list[Any] = [
@@ -160,19 +163,20 @@ async def register_task(
         total_items,
         to_json(items or []),
         ttl_hours,
+        principal,
     ]
     if command is not None:
         announce = f""", announced AS (
                 INSERT INTO outbox ({OUTBOX_COLUMNS})
-                SELECT $9, $10, $11, $12, $13, $14 FROM task RETURNING id)"""
+                SELECT $10, $11, $12, $13, $14, $15 FROM task RETURNING id)"""
         returning = f"SELECT {COLUMNS}, (SELECT id FROM announced) AS outbox_id FROM task"
         values.extend(command.row())
     record = await conn.fetchrow(
         f"""WITH task AS (
                 INSERT INTO tasks (uuid, kind, owner_id, job_key, request, total_items, items,
-                                   ttl_hours, status, progress, processed_items, failed_items,
-                                   result, attempt)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, 0, 0, '{{}}', 0)
+                                   ttl_hours, principal, status, progress, processed_items,
+                                   failed_items, result, attempt)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, 0, 0, '{{}}', 0)
                 ON CONFLICT DO NOTHING
                 RETURNING {COLUMNS}){announce}
             {returning}""",
@@ -195,10 +199,21 @@ async def register_task(
 
 
 async def claim_lease(
-    conn: Connection, *, task_uuid: UUID | str, worker_id: str, lease_seconds: float
+    conn: Connection,
+    *,
+    task_uuid: UUID | str,
+    worker_id: str,
+    lease_seconds: float,
+    asked_by: tuple[str, int] | None = None,
 ) -> TaskRow | None:
-    """Compare-and-set: take the task if it is active and nobody holds a live lease.
-    Returns the task (its attempt incremented) or None."""
+    """Compare-and-set: take the task if it is active and nobody holds a live lease,
+    and, with `asked_by` (principal, owner id), only if that principal registered it
+    for that owner. Returns the task (its attempt incremented) or None."""
+    values: list[Any] = [str(task_uuid), worker_id, float(lease_seconds)]
+    theirs = ""
+    if asked_by is not None:
+        theirs = " AND principal = $4 AND owner_id = $5"
+        values.extend(asked_by)
     return _row(
         await conn.fetchrow(
             f"""UPDATE tasks
@@ -207,11 +222,9 @@ async def claim_lease(
                     status = 'processing', started_at = coalesce(started_at, now()),
                     updated_at = now()
                 WHERE uuid = $1 AND status IN ('pending', 'processing')
-                  AND (lease_owner IS NULL OR lease_expires_at < now())
+                  AND (lease_owner IS NULL OR lease_expires_at < now()){theirs}
                 RETURNING {COLUMNS}""",
-            str(task_uuid),
-            worker_id,
-            float(lease_seconds),
+            *values,
         )
     )
 

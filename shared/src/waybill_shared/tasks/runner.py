@@ -1,21 +1,24 @@
-"""The life of one task in a worker, the same for every kind: register it (a direct
-publisher's first sight of it), authorize, take the lease, ack, work while the lease
-is kept, report the end. The kind-specific parts are `authorize`, whose answer (what
-it loaded while checking) is handed to `work`, and `work` itself."""
+"""The life of one task in a worker, the same for every kind: admit the command's
+principal (may the AMQP user that published it act for the task's owner?), register
+the task (a direct publisher's first sight of it), authorize, take the lease, ack, work
+while the lease is kept, report the end. The kind-specific parts are `authorize`, whose
+answer (what it loaded while checking) is handed to `work`, and `work` itself."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 from uuid import UUID
 
 import structlog
 
-from waybill_shared.contracts.messages import TaskKind
+from waybill_shared.contracts.messages import TaskEvent, TaskKind
 from waybill_shared.db.pg import Connection
 from waybill_shared.errors import Invalid, NotFound
+from waybill_shared.messaging.broker import RejectMessage
+from waybill_shared.principals import PRINCIPAL_NAME
 from waybill_shared.runtime import Runtime
 from waybill_shared.tasks import repository as tasks
 from waybill_shared.tasks.events import EventEmitter
@@ -25,6 +28,10 @@ from waybill_shared.tasks.repository import LeaseKey, TaskRow
 log = structlog.get_logger(__name__)
 
 Checked = TypeVar("Checked")
+
+
+# The status _claim gives a task that a direct publisher names but did not ask for.
+FOREIGN = "another principal's or user's"
 
 
 class Stopped(Exception):
@@ -52,11 +59,13 @@ class LeasedTask:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """How to register the task when this worker is the first to see it."""
+    """Who asks (the command's principal: Broker.principal_of), and how to register
+    the task when this worker is the first to see it."""
 
     task_uuid: UUID
     kind: TaskKind
     owner_id: int
+    principal: str | None
     request: dict[str, Any]
     job_key: str | None = None
     total_items: int = 0
@@ -94,7 +103,15 @@ async def run_leased_task(
     ack: Callable[[], Awaitable[None]],
     handlers: TaskHandlers[Checked],
 ) -> None:
+    await _admit(runtime, spec)
     claimed, skipped = await _claim(runtime, spec)
+    if skipped is FOREIGN:
+        await _refuse(
+            runtime,
+            spec,
+            f"task {spec.task_uuid} was not asked for by {spec.principal!r} "
+            f"for user {spec.owner_id}",
+        )
     if claimed is None:
         # Finished, cancelled, or held by another worker (a redelivery): nothing to do.
         await ack()
@@ -103,7 +120,7 @@ async def run_leased_task(
     try:
         checked = await handlers.authorize(claimed)
     except (NotFound, Invalid, TaskFailed) as exc:
-        await _refuse(runtime, claimed, str(exc))
+        await _refuse_request(runtime, claimed, str(exc))
         await ack()
         return
     except Exception:
@@ -117,7 +134,11 @@ async def run_leased_task(
     keeper = runtime.leases
     lease = keeper.hold(LeaseKey(claimed.id, claimed.attempt))
     emitter = EventEmitter(
-        runtime.broker, task_id=spec.task_uuid, kind=spec.kind, attempt=claimed.attempt
+        runtime.broker,
+        task_id=spec.task_uuid,
+        kind=spec.kind,
+        attempt=claimed.attempt,
+        principal=claimed.principal or runtime.settings.amqp_gateway_user,
     )
     structlog.contextvars.bind_contextvars(task=str(spec.task_uuid), attempt=claimed.attempt)
     finished = False
@@ -161,10 +182,24 @@ async def run_leased_task(
             keeper.drop(lease)
 
 
+async def _admit(runtime: Runtime, spec: TaskSpec) -> None:
+    """Refuse the command unless its principal may act for the owner it names."""
+    refused = await runtime.principals.refusal(spec.principal, spec.owner_id)
+    if refused is not None:
+        await _refuse(runtime, spec, refused)
+
+
 async def _claim(runtime: Runtime, spec: TaskSpec) -> tuple[TaskRow | None, str | None]:
     """Take the task's lease: one statement when the task is known (the usual case);
-    a direct publisher's task is registered on first sight. Returns (the claimed task,
-    or None and the status of the task that could not be claimed)."""
+    a direct publisher's task is registered on first sight. A direct publisher takes
+    only a task it asked for, for the same owner (in the same statement). Returns (the
+    claimed task, or None and the status of the task that could not be claimed, or
+    FOREIGN when it is not the direct publisher's)."""
+    asked_by = (
+        None
+        if spec.principal is None or runtime.principals.is_service(spec.principal)
+        else (spec.principal, spec.owner_id)
+    )
 
     async def claim(conn: Connection) -> TaskRow | None:
         return await tasks.claim_lease(
@@ -172,6 +207,7 @@ async def _claim(runtime: Runtime, spec: TaskSpec) -> tuple[TaskRow | None, str 
             task_uuid=spec.task_uuid,
             worker_id=runtime.worker_id,
             lease_seconds=runtime.settings.lease_seconds,
+            asked_by=asked_by,
         )
 
     async with runtime.db.acquire() as conn:
@@ -189,15 +225,58 @@ async def _claim(runtime: Runtime, spec: TaskSpec) -> tuple[TaskRow | None, str 
                 job_key=spec.job_key,
                 total_items=spec.total_items,
                 ttl_hours=spec.ttl_hours,
+                principal=spec.principal,
             )
             claimed = await claim(conn)
             if claimed is not None:
                 return claimed, None
             task = await tasks.get_task_by_uuid(conn, spec.task_uuid)
+        if (
+            task is not None
+            and asked_by is not None
+            and asked_by != (task.principal, task.owner_id)
+        ):
+            return None, FOREIGN
         return None, task.status if task is not None else None
 
 
-async def _refuse(runtime: Runtime, task: TaskRow, reason: str) -> None:
+async def _refuse(runtime: Runtime, spec: TaskSpec, reason: str) -> NoReturn:
+    """The command's publisher may not run this task: nothing is read or written for
+    it, and its message is dead-lettered with the reason. If the task exists and is this
+    principal's own, it fails with the reason; a task of anyone else is left alone
+    (naming it must not fail it). The principal hears of the refusal on its own events,
+    as of any failure."""
+    principal = spec.principal
+    if principal is not None:
+        await _refuse_principal(runtime, spec, principal, reason)
+    log.warning("command refused", task=str(spec.task_uuid), principal=principal, reason=reason)
+    raise RejectMessage(f"refused: {reason}")
+
+
+async def _refuse_principal(runtime: Runtime, spec: TaskSpec, principal: str, reason: str) -> None:
+    """Fail the principal's own task, if it exists; else tell the principal by an event."""
+    async with runtime.db.acquire() as conn, conn.transaction():
+        task = await tasks.get_task_by_uuid(conn, spec.task_uuid, lock=True)
+        if task is not None and task.principal == principal:
+            await tasks.record_system_event(conn, task, "failed", error=f"refused: {reason}")
+    if task is not None or not PRINCIPAL_NAME.match(principal):
+        return  # recorded with the task (the tracker has nothing to add), or unroutable
+    event = TaskEvent(
+        task_id=spec.task_uuid,
+        kind=spec.kind,
+        attempt=1,
+        seq=1,
+        event="failed",
+        error=f"refused: {reason}",
+    )
+    await runtime.broker.publish(
+        event,
+        message_id=f"{spec.task_uuid}:refused",
+        routing_key=runtime.topology.event_key(principal, spec.kind, "failed"),
+    )
+
+
+async def _refuse_request(runtime: Runtime, task: TaskRow, reason: str) -> None:
     """The request may not run (its owner may not read an input, say): the task fails
     with the reason, and nothing is read or written."""
     async with runtime.db.acquire() as conn, conn.transaction():

@@ -10,7 +10,12 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
 from waybill_gateway.schemas import DeadLetter
 from waybill_shared.errors import NotFound
-from waybill_shared.messaging.broker import DEAD_REASON_HEADER, SOURCE_QUEUE_HEADER, Broker
+from waybill_shared.messaging.broker import (
+    DEAD_REASON_HEADER,
+    PRINCIPAL_HEADER,
+    SOURCE_QUEUE_HEADER,
+    Broker,
+)
 
 
 def _queues(broker: Broker, queue: str | None) -> list[str]:
@@ -22,7 +27,7 @@ def _queues(broker: Broker, queue: str | None) -> list[str]:
     return [queue]
 
 
-def _describe(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
+def _describe(broker: Broker, queue: str, message: AbstractIncomingMessage) -> DeadLetter:
     headers = dict(message.headers or {})
     death = headers.get("x-death")
     reason = headers.get(DEAD_REASON_HEADER)
@@ -36,6 +41,7 @@ def _describe(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
         message_id=message.message_id,
         type=message.type,
         reason=str(reason) if reason is not None else None,
+        principal=broker.principal_of(message),
         body_preview=message.body[:500].decode("utf-8", "replace"),
         size=len(message.body),
     )
@@ -66,7 +72,7 @@ async def list_dead_letters(
                 if message is None:
                     break
                 taken.append(message)
-            found += [_describe(name, m) for m in taken[skip:]]
+            found += [_describe(broker, name, m) for m in taken[skip:]]
         finally:
             for message in taken:
                 await message.nack(requeue=True)
@@ -108,6 +114,9 @@ async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) 
                 for k, v in (message.headers or {}).items()
                 if k not in (DEAD_REASON_HEADER, SOURCE_QUEUE_HEADER, "x-death", "x-delivery-count")
             }
+            # Published by the gateway, for whoever sent it first: the replay acts for
+            # that principal, never as the gateway (which may act for anyone).
+            headers[PRINCIPAL_HEADER] = broker.principal_of(message) or ""
             await broker.channel.default_exchange.publish(
                 aio_pika.Message(
                     message.body,
@@ -116,6 +125,7 @@ async def replay_dead_letters(broker: Broker, *, queue: str | None, limit: int) 
                     message_id=message.message_id,
                     headers=headers,
                     delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    user_id=broker.username,
                 ),
                 routing_key=name,
             )
