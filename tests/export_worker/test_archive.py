@@ -36,8 +36,8 @@ def test_zip_members_read_back_with_their_crc(tmp_path: Path) -> None:
     stored.write_bytes(b"PAR1" + bytes(range(256)) * 100)
     target = tmp_path / "out.zip"
     with ZipPackager(target) as packager:
-        packager.add_file("table.csv", text)
-        packager.add_file("table.parquet", stored)
+        packager.add("table.csv", text)
+        packager.add("table.parquet", stored)
     with zipfile.ZipFile(target) as z:
         assert z.testzip() is None  # every member's CRC checked
         assert z.read("table.csv") == text.read_bytes()

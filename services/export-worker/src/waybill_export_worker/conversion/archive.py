@@ -117,21 +117,29 @@ def safe_member_name(name: str, taken: set[str]) -> str:
     return candidate
 
 
-class ZipPackager:
-    def __init__(self, path: Path) -> None:
-        self._zip = FastDeflateZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+def _method(member_name: str) -> int:
+    """Deflate, unless the member is compressed already (Parquet, xlsx, archives...)."""
+    suffix = "." + member_name.rsplit(".", 1)[-1].lower() if "." in member_name else ""
+    return zipfile.ZIP_STORED if suffix in _STORED else zipfile.ZIP_DEFLATED
 
-    def add_file(self, member_name: str, source: Path, *, compress: bool | None = None) -> None:
-        if compress is None:
-            compress = source.suffix.lower() not in _STORED
-        method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
+
+class ZipPackager:
+    """A ZIP written to a file, or to memory (`io.BytesIO`) for a small package."""
+
+    def __init__(self, target: Path | IO[bytes]) -> None:
+        self._zip = FastDeflateZipFile(
+            target, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True
+        )
+
+    def add(self, member_name: str, source: Path | bytes) -> None:
+        """A member from a file, or from bytes already in memory."""
+        if isinstance(source, bytes):
+            self._zip.writestr(member_name, source, compress_type=_method(member_name))
+            return
         info = zipfile.ZipInfo(member_name)
-        info.compress_type = method
+        info.compress_type = _method(member_name)
         with source.open("rb") as src, self._zip.open(info, "w", force_zip64=True) as dst:
             shutil.copyfileobj(src, dst, 1024 * 1024)
-
-    def add_bytes(self, member_name: str, data: bytes) -> None:
-        self._zip.writestr(member_name, data, compress_type=zipfile.ZIP_DEFLATED)
 
     def close(self) -> None:
         self._zip.close()
