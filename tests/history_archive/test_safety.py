@@ -3,13 +3,12 @@ and a member's bytes against its record."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import zlib
+from typing import Any
 
 import pytest
 
-from waybill_export_worker.history_archive.model import DatasetRecord, FileRecord
 from waybill_export_worker.history_archive.safety import (
     ArchiveLimits,
     UnsafeArchive,
@@ -86,36 +85,22 @@ def test_corrupt_data_is_an_unsafe_archive() -> None:
         read_chunk("m", Broken())
 
 
-def record(data: bytes) -> DatasetRecord:
-    file = FileRecord(sha256=hashlib.sha256(data).hexdigest(), size=len(data), format="txt")
-    return DatasetRecord(
-        id=1,
-        hid=1,
-        name="m",
-        extension="txt",
-        state="ok",
-        visible=True,
-        deleted=False,
-        copied_from_id=None,
-        creating_job_id=None,
-        file=file,
-    )
-
-
-def test_a_member_is_copied_when_its_bytes_match_its_record() -> None:
+def test_a_member_is_copied_when_its_bytes_match_its_record(built: Any) -> None:
+    record = built.snapshot.datasets[0]
+    data = built.files[record.id].read_bytes()
     out = io.BytesIO()
-    copy_checked(record(b"hello"), "m", io.BytesIO(b"hello"), out.write)
-    assert out.getvalue() == b"hello"
+    copy_checked(record, "m", io.BytesIO(data), out.write)
+    assert out.getvalue() == data
 
 
-@pytest.mark.parametrize(
-    ("data", "reason"),
-    [
-        (b"hello!", r"larger than its record says \(5 bytes\)"),
-        (b"hell", r"m has 4 bytes; its record says 5 \(truncated\?\)"),
-        (b"HELLO", "does not match the sha256 of its record"),
-    ],
-)
-def test_a_member_that_does_not_match_its_record_is_refused(data: bytes, reason: str) -> None:
-    with pytest.raises(UnsafeArchive, match=reason):
-        copy_checked(record(b"hello"), "m", io.BytesIO(data), None)
+def test_a_member_that_does_not_match_its_record_is_refused(built: Any) -> None:
+    record = built.snapshot.datasets[0]
+    data = built.files[record.id].read_bytes()
+    size = len(data)
+    for wrong, reason in (
+        (data + b"!", rf"m is larger than its record says \({size} bytes\)"),
+        (data[:-1], rf"m has {size - 1} bytes; its record says {size} \(truncated\?\)"),
+        (data[::-1], "m does not match the sha256 of its record"),
+    ):
+        with pytest.raises(UnsafeArchive, match=reason):
+            copy_checked(record, "m", io.BytesIO(wrong), None)

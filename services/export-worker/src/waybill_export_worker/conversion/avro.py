@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from waybill_export_worker.conversion.column_names import valid_names
 from waybill_export_worker.conversion.errors import ConversionError
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import AvroOptions
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -45,9 +45,7 @@ def _avro_name(name: str) -> str:
     return "_" + fixed if not fixed or fixed[0].isdigit() else fixed
 
 
-class AvroSink:
-    rows_per_write = ROWS_PER_WRITE
-
+class AvroSink(Sink):
     def __init__(
         self, path: Path, schema: pa.Schema, options: AvroOptions, warnings: list[str]
     ) -> None:

@@ -27,7 +27,7 @@ from h5py import h5a, h5d, h5p, h5s, h5t
 
 from waybill_export_worker.conversion import deflate
 from waybill_export_worker.conversion.errors import ConversionError
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import Hdf5Options
 
 MAX_CHUNK_ROWS = 65_536
@@ -194,12 +194,10 @@ class WholeChunks:
         return table.slice(0, n).combine_chunks().to_batches()[0]
 
 
-class Hdf5Sink:
+class Hdf5Sink(Sink):
     """Writes whole chunks only, so HDF5 needs no chunk cache: its default (1 MiB per
     dataset) held a part-written chunk of every column, 250 MB on a 500-column
     matrix, and flushed them all at close."""
-
-    rows_per_write = ROWS_PER_WRITE
 
     def __init__(
         self, path: Path, schema: pa.Schema, options: Hdf5Options, warnings: list[str]

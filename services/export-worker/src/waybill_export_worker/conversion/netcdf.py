@@ -48,7 +48,7 @@ from waybill_export_worker.conversion.hdf5 import (
     _numbers,
     chunk_rows,
 )
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import NetcdfOptions
 
 INT_FILL = np.int64(-9223372036854775806)  # netCDF's default fill for int64
@@ -69,9 +69,7 @@ def _netcdf_name(name: str) -> str:
     return fixed.rstrip(" ") + "_" if fixed.endswith(" ") else fixed
 
 
-class NetcdfSink:
-    rows_per_write = ROWS_PER_WRITE
-
+class NetcdfSink(Sink):
     def __init__(
         self, path: Path, schema: pa.Schema, options: NetcdfOptions, warnings: list[str]
     ) -> None:

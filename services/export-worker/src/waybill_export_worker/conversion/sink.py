@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from abc import ABC, abstractmethod
 
 import pyarrow as pa
 
@@ -11,8 +11,15 @@ import pyarrow as pa
 ROWS_PER_WRITE = 32_768
 
 
-class Sink(Protocol):
-    @property
-    def rows_per_write(self) -> int: ...
+class Sink(ABC):
+    """Record batches written to one output format, streaming; `close` finishes the
+    file. The registry (`writers.WRITERS`) opens every sink alike: (target, schema,
+    the format's options, the warnings to add to)."""
+
+    rows_per_write = ROWS_PER_WRITE
+
+    @abstractmethod
     def write(self, batch: pa.RecordBatch) -> None: ...
+
+    @abstractmethod
     def close(self) -> None: ...

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import ArrowOptions
 
 
-class ArrowSink:
+class ArrowSink(Sink):
     """The Arrow IPC file format (Feather v2), every type kept."""
-
-    rows_per_write = ROWS_PER_WRITE
 
     def __init__(
         self, path: Path, schema: pa.Schema, options: ArrowOptions, warnings: list[str]

@@ -10,15 +10,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from waybill_export_worker.conversion.errors import ConversionError
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_export_worker.conversion.writers.formulas import escape_formulas
 from waybill_shared.export_options import CsvOptions
 
 
-class CsvSink:
+class CsvSink(Sink):
     """pyarrow's CSV writer (fast) for UTF-8 with '"' quotes; the csv module otherwise."""
-
-    rows_per_write = ROWS_PER_WRITE
 
     def __init__(
         self, path: Path, schema: pa.Schema, options: CsvOptions, warnings: list[str]

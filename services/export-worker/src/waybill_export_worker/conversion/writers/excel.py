@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 
 from waybill_export_worker.conversion.archive import FastDeflateZipFile
 from waybill_export_worker.conversion.errors import ConversionError
+from waybill_export_worker.conversion.sink import Sink
 from waybill_export_worker.conversion.writers.formulas import FORMULA
 from waybill_shared.export_options import ExcelOptions
 
@@ -34,7 +35,7 @@ def _cell_text(value: Any) -> str | None:
     return str(value)
 
 
-class ExcelSink:
+class ExcelSink(Sink):
     """xlsxwriter in constant-memory mode. Text is always written as text (never as a
     formula); past 1,048,575 data rows the table continues on `<sheet>_2`, header
     repeated; cells over 32,767 characters are truncated and reported."""

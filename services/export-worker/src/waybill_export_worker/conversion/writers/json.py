@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import JsonOptions
 
 
@@ -43,11 +43,9 @@ def _polars_writes(batch: pa.RecordBatch) -> bool:
     )
 
 
-class JsonSink:
+class JsonSink(Sink):
     """JSON Lines, or one array with orient=records. Floats are written with Python's
     shortest round-trip repr: every value reads back exactly."""
-
-    rows_per_write = ROWS_PER_WRITE
 
     def __init__(
         self, path: Path, schema: pa.Schema, options: JsonOptions, warnings: list[str]

@@ -6,14 +6,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import OrcOptions
 
 
-class OrcSink:
+class OrcSink(Sink):
     """pyarrow's ORC writer: one stripe per `stripe_size` bytes."""
-
-    rows_per_write = ROWS_PER_WRITE
 
     def __init__(
         self, path: Path, schema: pa.Schema, options: OrcOptions, warnings: list[str]

@@ -7,13 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from waybill_export_worker.conversion.sink import ROWS_PER_WRITE
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import ParquetOptions
 
 
-class ParquetSink:
-    rows_per_write = ROWS_PER_WRITE
-
+class ParquetSink(Sink):
     def __init__(
         self, path: Path, schema: pa.Schema, options: ParquetOptions, warnings: list[str]
     ) -> None:

@@ -16,7 +16,7 @@ ColumnConversion = Callable[[pa.Array, str], pa.Array]
 KEEPS_EVERY_TYPE = ("parquet", "arrow")
 
 
-class Portable:
+class Portable(Sink):
     """Values a format has no type for, in the form its readers take back: nested
     values (struct, list, map) as their JSON text in CSV, TSV, Excel, HDF5, Avro and
     netCDF (JSON and ORC keep them nested); binary as base64 text (ORC and Avro keep
