@@ -22,7 +22,6 @@ class CsvSink(Sink):
         self, path: Path, schema: pa.Schema, options: CsvOptions, warnings: list[str]
     ) -> None:
         self.options = options
-        self.schema = schema
         self.fast = options.quote_char == '"' and options.encoding.lower().replace("_", "-") in (
             "utf-8",
             "utf8",
