@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import signal
 import threading
 import time
 import uuid
@@ -372,9 +373,33 @@ def test_a_quiet_stream_sends_keep_alive_comments(
             started = time.monotonic()
             for chunk in response.iter_raw():
                 received += chunk
-                if received.count(b": ping\n\n") >= 2:
+                if received.count(b": ping\n") >= 2:
                     break
             took = time.monotonic() - started
         assert received.startswith(b"event: pending\n")
         assert 1.0 <= took < 5.0, took
         owner.post(f"/api/data-export/jobs/{job_id}/cancel")
+
+
+def test_a_stopping_gateway_ends_its_streams_at_once(stack: Stack) -> None:
+    """uvicorn waits for open responses before it stops (up to the shutdown grace, 10 s
+    here): an open stream must not hold the gateway that long."""
+    gateway = stack.infra.service("gateway").start()
+    gateway.wait_ready()
+    with stack.new_user() as owner:
+        job_id = queued_export(stack, owner.get("/api/users/me").json()["id"])
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{gateway.port}", headers=owner.headers
+        ) as user:
+            stream = in_background(user, f"/api/data-export/jobs/{job_id}/stream")
+            started = time.monotonic()
+            code = gateway.terminate(timeout=30)
+            took = time.monotonic() - started
+            followed = stream.result()
+        print(f"gateway with an open stream stopped in {took:.2f} s")
+        assert code in (0, -signal.SIGTERM) and took < 5, (code, took)
+        assert followed.ended_by_server and [e.event for e in followed.events] == ["pending"]
+        # The client resumes on another gateway: nothing repeated, the change arrives.
+        assert owner.post(f"/api/data-export/jobs/{job_id}/cancel").status_code == 200
+        rest = follow(owner, f"/api/data-export/jobs/{job_id}/stream", last_event_id=0)
+        assert [e.event for e in rest.events] == ["cancelled"]

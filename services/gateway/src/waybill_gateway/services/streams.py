@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
-from fastapi.sse import KEEPALIVE_COMMENT, EventSourceResponse, ServerSentEvent, format_sse_event
+from fastapi.sse import EventSourceResponse, ServerSentEvent, format_sse_event
 from starlette.responses import Response
 
 from waybill_gateway.services.errors import Invalid, NotFound
@@ -29,6 +29,10 @@ from waybill_shared.tasks.state import TERMINAL
 log = structlog.get_logger(__name__)
 
 PROGRESS = "progress"
+# A comment line, without the blank line that would end a message: clients that
+# dispatch a message at every blank line once an id was seen (httpx-sse 0.4, which
+# the CLI uses) would otherwise see an empty message at every keep-alive.
+KEEPALIVE = b": ping\n"
 # How long a stream waits before reading again after the database failed it.
 READ_RETRY_SECONDS = 1.0
 
@@ -102,7 +106,7 @@ class TaskStream:
                 yield encode(message)
             while not self.cursor.finished:
                 if not await self.subscription.wait(self.keepalive_seconds):
-                    yield KEEPALIVE_COMMENT
+                    yield KEEPALIVE
                     continue
                 if self.subscription.listener.closing:
                     return  # the gateway stops: the client resumes on another
