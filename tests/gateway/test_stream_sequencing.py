@@ -3,12 +3,22 @@ message, under which name and id, and when the stream has nothing more to say.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import asyncpg
 import pytest
 
 from waybill_gateway.services.errors import Invalid
-from waybill_gateway.services.streams import Cursor, Snapshot, encode, parse_last_event_id
+from waybill_gateway.services.streams import (
+    KEEPALIVE,
+    Cursor,
+    Snapshot,
+    TaskStream,
+    encode,
+    parse_last_event_id,
+)
+from waybill_shared.tasks.notify import TaskListener
 
 
 def snap(last_event_id: int, status: str, progress: int = 0) -> Snapshot:
@@ -85,3 +95,86 @@ def test_framing() -> None:
     assert encode(message) == (
         b'event: processing\ndata: {"id": 7, "status": "processing", "progress": 10}\nid: 3\n\n'
     )
+
+
+class Task:
+    """A task whose reads the test scripts: each read answers the next snapshot, or
+    raises it when it is an exception."""
+
+    def __init__(self, *reads: Snapshot | BaseException | None) -> None:
+        self.reads = list(reads)
+
+    async def read(self) -> Snapshot | None:
+        answer = self.reads.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+async def no_connection() -> asyncpg.Connection:
+    raise AssertionError("no database in these tests")
+
+
+def stream_of(
+    listener: TaskListener, task: Task, first: Snapshot, last_event_id: int | None = None
+) -> TaskStream:
+    return TaskStream(
+        first=first,
+        cursor=Cursor(last_event_id),
+        read=task.read,
+        subscription=listener.subscribe(first.task_id),
+        keepalive_seconds=0.05,
+    )
+
+
+async def collect(stream: TaskStream, listener: TaskListener, *, notices: int) -> list[bytes]:
+    """The stream's output, with `notices` notices about its task sent meanwhile."""
+    out: list[bytes] = []
+
+    async def read_all() -> None:
+        async for chunk in stream.events():
+            out.append(chunk)
+
+    reading = asyncio.create_task(read_all())
+    for _ in range(notices):
+        await asyncio.sleep(0.01)
+        listener._on_notice(None, 0, "", str(stream.first.task_id))
+    await asyncio.wait_for(reading, 5)
+    return out
+
+
+@pytest.mark.asyncio
+async def test_a_stream_sends_each_change_and_ends_at_the_terminal_state() -> None:
+    listener = TaskListener(no_connection)
+    task = Task(snap(2, "processing", 10), snap(2, "processing", 10), snap(4, "completed", 100))
+    out = await collect(stream_of(listener, task, snap(0, "pending")), listener, notices=3)
+    events = [chunk.split(b"\n", 1)[0] for chunk in out if chunk.startswith(b"event:")]
+    assert events == [b"event: pending", b"event: processing", b"event: completed"]
+    assert listener.subscribers == 0  # let go at the end
+
+
+@pytest.mark.asyncio
+async def test_a_resumed_stream_ends_when_the_task_ended_before_its_last_event_id() -> None:
+    listener = TaskListener(no_connection)
+    task = Task(snap(7, "failed"))
+    stream = stream_of(listener, task, snap(5, "processing"), last_event_id=9)
+    assert await collect(stream, listener, notices=1) == []
+
+
+@pytest.mark.asyncio
+async def test_a_quiet_stream_keeps_alive_and_outlives_a_database_outage() -> None:
+    listener = TaskListener(no_connection)
+    task = Task(ConnectionRefusedError("database away"), snap(3, "cancelled"))
+    stream = stream_of(listener, task, snap(0, "pending"))
+    # One notice: the read fails, the stream reads again on its own a second later.
+    out = await collect(stream, listener, notices=1)
+    assert out[0].startswith(b"event: pending") and out[-1].startswith(b"event: cancelled")
+    assert out.count(KEEPALIVE) >= 2  # 50 ms keep-alives while it waited
+
+
+@pytest.mark.asyncio
+async def test_a_deleted_task_ends_its_stream() -> None:
+    listener = TaskListener(no_connection)
+    stream = stream_of(listener, Task(None), snap(0, "pending"))
+    out = await collect(stream, listener, notices=1)
+    assert len(out) == 1 and out[0].startswith(b"event: pending")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from waybill_shared.tasks.notify import MAX_PAYLOAD_BYTES, TaskListener, payloads, task_ids
@@ -28,13 +29,13 @@ def test_a_payload_that_is_not_ours_names_nothing_else() -> None:
     assert task_ids("") == []
 
 
-async def no_connection() -> None:
+async def no_connection() -> asyncpg.Connection:
     raise AssertionError("not connected in this test")
 
 
 @pytest.mark.asyncio
 async def test_a_notice_wakes_the_subscribers_of_its_tasks_only() -> None:
-    listener = TaskListener(no_connection)  # type: ignore[arg-type]
+    listener = TaskListener(no_connection)
     first, second, other = (listener.subscribe(1), listener.subscribe(1), listener.subscribe(2))
     listener._on_notice(None, 0, "", "1,3")
     assert await first.wait(0.01) and await second.wait(0.01)
@@ -48,7 +49,7 @@ async def test_a_notice_wakes_the_subscribers_of_its_tasks_only() -> None:
 
 @pytest.mark.asyncio
 async def test_a_notice_between_reading_and_subscribing_is_not_missed() -> None:
-    listener = TaskListener(no_connection)  # type: ignore[arg-type]
+    listener = TaskListener(no_connection)
     since = listener.generation
     listener._on_notice(None, 0, "", "9")  # while the caller was reading task 9
     late = listener.subscribe(9, since=since)
@@ -59,7 +60,7 @@ async def test_a_notice_between_reading_and_subscribing_is_not_missed() -> None:
 
 @pytest.mark.asyncio
 async def test_closing_wakes_every_stream() -> None:
-    listener = TaskListener(no_connection)  # type: ignore[arg-type]
+    listener = TaskListener(no_connection)
     subscription = listener.subscribe(5)
     waiting = asyncio.create_task(subscription.wait(5))
     await asyncio.sleep(0)

@@ -126,6 +126,8 @@ class TaskStream:
                     return  # deleted: its GET answers 404 now
                 if message := self.cursor.message(snapshot):
                     yield encode(message)
+                elif self.cursor.nothing_more(snapshot):
+                    return  # ended at or before the client's Last-Event-ID
         finally:
             self.subscription.close()
 
