@@ -150,6 +150,7 @@ class TaskListener:
                 subscription.wake()
 
     async def run(self) -> None:
+        failing = False
         while True:
             conn: asyncpg.Connection | None = None
             try:
@@ -159,14 +160,18 @@ class TaskListener:
                 await conn.add_listener(CHANNEL, self._on_notice)
                 self.connections += 1
                 self.connected.set()
+                failing = False
                 # Whatever was committed while we were not listening: read it again.
                 self._wake_all()
                 log.info("listening for task changes", connections=self.connections)
                 await self._watch(conn)
+                log.warning("task listener lost its connection")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("task listener lost its connection", error=repr(exc))
+                if not failing:  # once per outage, not at every retry
+                    log.warning("task listener lost its connection", error=repr(exc))
+                failing = True
             finally:
                 self.connected.clear()
                 if conn is not None:
