@@ -13,6 +13,11 @@ class GatewaySettings(WaybillSettings):
     max_request_body_bytes: int = 1024 * 1024  # JSON bodies; uploads have their own limit
     # How long an API key's lookup is remembered (a revoked key works this long at most).
     api_key_cache_seconds: float = 1.0
+    # An event stream with nothing to say sends a comment this often (proxies close
+    # idle connections).
+    stream_keepalive_seconds: float = 15.0
+    # How often the one LISTEN connection that wakes the streams is checked.
+    task_listener_check_seconds: float = 5.0
 
 
 @lru_cache

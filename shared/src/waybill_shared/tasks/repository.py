@@ -18,6 +18,7 @@ from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import TaskEvent
 from waybill_shared.db.pg import Connection, Record, from_json, to_json
 from waybill_shared.outbox import OUTBOX_COLUMNS, OutboxEntry, Prepared
+from waybill_shared.tasks import notify
 from waybill_shared.tasks.state import TERMINAL, TaskState, fold, next_status, with_status
 
 COLUMNS = (
@@ -125,6 +126,27 @@ async def find_by_job_key(
             job_key,
         )
     )
+
+
+async def get_task_and_last_event(
+    conn: Connection, *, task_id: int | None = None, task_uuid: str | None = None
+) -> tuple[TaskRow, int] | None:
+    """A task (by id or uuid) and the id of its latest event (0 before any), in one
+    statement, so from one snapshot: a task's row and its events are written in one
+    transaction. Its events are inserted under the task's row lock, so their ids grow
+    in commit order: an event stream can resume after one of them."""
+    where, value = ("id = $1", task_id) if task_id is not None else ("uuid = $1", task_uuid)
+    record = await conn.fetchrow(
+        f"""SELECT {COLUMNS}, coalesce((SELECT max(e.id) FROM task_events e
+                                        WHERE e.task_id = tasks.id), 0) AS last_event_id
+            FROM tasks WHERE {where}""",
+        value,
+    )
+    if record is None:
+        return None
+    fields = dict(record)
+    last_event_id = int(fields.pop("last_event_id"))
+    return TaskRow.of(fields), last_event_id
 
 
 @dataclass(frozen=True)
@@ -331,6 +353,8 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
         _count_transition(task, before, state)
     if not event_rows:
         return 0
+    # The NOTIFY rides on the insert (no round trip of its own) and is delivered at
+    # commit: one notice for the batch, naming its tasks (see tasks/notify.py).
     inserted = await conn.fetchval(
         """WITH new AS (
                INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
@@ -338,9 +362,12 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
                SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
                                     $6::float8[], $7::jsonb[], $8::timestamptz[])
                ON CONFLICT DO NOTHING
-               RETURNING 1)
-           SELECT count(*) FROM new""",
+               RETURNING 1),
+           told AS (SELECT pg_notify($9, p) FROM unnest($10::text[]) AS p)
+           SELECT count(*) FROM new WHERE (SELECT count(*) FROM told) >= 0""",
         *(list(column) for column in zip(*event_rows, strict=True)),
+        notify.CHANNEL,
+        notify.payloads(task.id for task, _ in changed),
     )
     await _write_states(conn, changed)
     return int(inserted)
@@ -366,16 +393,19 @@ async def record_system_event(
     if error:
         state = replace(state, error_message=error)
     await conn.execute(
-        """INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
+        """WITH told AS (SELECT pg_notify($7, $1::int::text))
+           INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
                                     payload, occurred_at)
-           SELECT $1, 0, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6
-           FROM task_events WHERE task_id = $1 AND attempt = 0""",
+           SELECT $1, 0, (SELECT coalesce(max(seq), 0) + 1 FROM task_events
+                          WHERE task_id = $1 AND attempt = 0), $2, $3, $4, $5, $6
+           FROM told""",
         task.id,
         event,
         new,
         task.progress,
         to_json({"error": error, **(payload or {})}),
         now,
+        notify.CHANNEL,
     )
     await _write_states(conn, [(task, state)])
     _count_transition(task, before, state)
