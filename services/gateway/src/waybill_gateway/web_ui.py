@@ -17,11 +17,14 @@ log = structlog.get_logger(__name__)
 # The UI's pages (its router's top-level paths, services/gateway/ui/src/router.ts).
 PAGES = ("login", "files", "exports", "histories", "extraction")
 
-# The UI speaks only to this origin: no CDN, no inline script.
+# Scripts and styles only from this origin: no CDN, no inline script. connect-src is
+# wider because a short-term download's signed link is on the storage's origin, which
+# the UI reaches (headers only) to learn the link.
 INDEX_HEADERS = {
     "Cache-Control": "no-cache",
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; "
-    "style-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "style-src 'self'; connect-src 'self' http: https:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
 }
 

@@ -352,3 +352,28 @@ export function bytes(n: number | null | undefined): string {
 export function when(iso: string | null | undefined): string {
   return iso ? new Date(iso).toLocaleString() : "–";
 }
+
+/** The signed storage link a gateway route redirects to (a short-term download): the
+ * redirect is followed with the key, and only its headers are read. */
+export async function signedLink(path: string): Promise<string> {
+  const controller = new AbortController();
+  let response: Response;
+  try {
+    response = await fetch(path, { headers: authHeaders(), signal: controller.signal });
+  } catch {
+    throw new ApiError(0, "The download link could not be reached (storage unreachable)");
+  }
+  if (!response.ok) throw await failure(response);
+  controller.abort(); // the browser downloads it itself, from the link
+  return response.url;
+}
+
+/** Starts a browser download of a link (a signed storage URL or a same-origin blob). */
+export function saveLink(url: string, filename = ""): void {
+  const a = document.createElement("a");
+  a.href = url;
+  if (filename) a.download = filename;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+}
