@@ -30,6 +30,13 @@ def test_export_a_history_download_it_and_reimport_it(person: Person) -> None:
     expect(page.get_by_test_id("jobs")).to_contain_text("cat1")
 
     panel = page.get_by_test_id("export-panel")
+    offered = (
+        panel.get_by_label("Format", exact=True)
+        .locator("option")
+        .evaluate_all("options => options.map(o => o.value)")
+    )
+    schema = person.api.get("/openapi.json").json()["components"]["schemas"]
+    assert offered == schema["HistoryExportOptions"]["properties"]["model_store_format"]["enum"]
     panel.get_by_label("Format", exact=True).select_option("tar.gz")
     with page.expect_download() as first:
         panel.get_by_test_id("prepare-download").click()
