@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import tarfile
+import uuid
 from pathlib import Path
 
 from playwright.sync_api import expect
 
 from support.browser import Person
 from support.provenance import Recorder
-from support.stack import wait_for
+from support.stack import Stack, wait_for
 
 
-def test_export_a_history_download_it_and_reimport_it(person: Person) -> None:
+def test_export_a_history_download_it_and_reimport_it(person: Person, stack: Stack) -> None:
     recorder = Recorder(person.api)
     history = recorder.history("liver RNA-seq")
     reads = recorder.dataset(history, b"ACGT\n", name="reads.fq")
@@ -56,6 +57,17 @@ def test_export_a_history_download_it_and_reimport_it(person: Person) -> None:
     with page.expect_download() as again:
         row.get_by_role("button", name="Download again").click()
     assert Path(again.value.path()).read_bytes() == Path(first.value.path()).read_bytes()
+
+    # Export to a remote location: outside the allowed prefixes is refused, readably.
+    panel.get_by_label("Or write to a remote location").fill("s3://elsewhere/x.tar.gz")
+    panel.get_by_role("button", name="Export there").click()
+    expect(page.get_by_role("alert")).to_contain_text("Invalid request")
+    page.get_by_role("alert").get_by_role("button", name="Dismiss the error").click()
+    target = f"s3://{stack.infra.bucket}/remote/liver-{uuid.uuid4().hex[:6]}.tar.gz"
+    panel.get_by_label("Or write to a remote location").fill(target)
+    panel.get_by_role("button", name="Export there").click()
+    expect(panel.get_by_test_id("running")).to_contain_text(f"Export to {target} · SUCCESS")
+    expect(earlier).to_contain_text(target)
 
     row.get_by_role("button", name="Re-import").click()
     expect(panel.get_by_test_id("running")).to_contain_text("made history #")
