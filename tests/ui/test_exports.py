@@ -136,6 +136,7 @@ def test_every_format_and_its_options_are_offered(person: Person, stack: Stack) 
     page = person.page
     page.get_by_test_id("new-export").click()
     dialog = page.get_by_role("dialog", name="New export")
+    expect(dialog.get_by_label("Format", exact=True).locator("option")).to_have_count(len(formats))
     offered = (
         dialog.get_by_label("Format", exact=True)
         .locator("option")
