@@ -61,7 +61,9 @@ def test_upload_then_parquet_export_with_options_reaches_100_and_reads_back(
     expect(dialog).to_be_hidden()
 
     card = job_card(page, "counts as parquet")
-    expect(card.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "100")
+    expect(card.get_by_role("progressbar")).to_have_attribute(
+        "aria-valuenow", "100", timeout=60_000
+    )
     expect(card.get_by_test_id("job-status")).to_have_text("completed")
     expect(card).to_contain_text("50 / 200 rows")
     expect(card).to_contain_text("expires")
@@ -100,7 +102,7 @@ def test_cancel_a_running_export(person: Person) -> None:
     card = job_card(page, "to cancel")
     expect(card.get_by_test_id("job-status")).to_have_text("processing", timeout=60_000)
     card.get_by_test_id("cancel").click()
-    expect(card.get_by_test_id("job-status")).to_have_text("cancelled")
+    expect(card.get_by_test_id("job-status")).to_have_text("cancelled", timeout=30_000)
     expect(card.get_by_test_id("cancel")).to_have_count(0)
     expect(card.get_by_test_id("download")).to_have_count(0)
     (job,) = person.api.get("/api/data-export/jobs").json()
@@ -150,3 +152,27 @@ def test_every_format_and_its_options_are_offered(person: Person, stack: Stack) 
     expect(dialog.get_by_test_id("column-picker")).to_have_count(0)
     # Without a key the list is refused like every route.
     assert stack.client(None).get("/api/data-export/formats").status_code == 401
+
+
+def test_files_are_browsed_by_project(person: Person, tmp_path: Path) -> None:
+    upload(person.api, "loose.csv", b"a\n1\n")
+    page = person.page
+    page.get_by_role("link", name="Files").click()
+    page.get_by_label("New project name").fill("Liver")
+    page.get_by_role("button", name="Add project").click()
+    # The new project is offered, and chosen for the next upload and the list.
+    expect(page.locator("#project-filter option", has_text="Liver")).to_have_count(1)
+    (project,) = person.api.get("/api/projects").json()
+    expect(page.locator("#upload-project")).to_have_value(str(project["id"]))
+    expect(page.locator("#project-filter")).to_have_value(str(project["id"]))
+    source = tmp_path / "liver.tsv"
+    source.write_bytes(b"gene\tcount\nA\t1\n")
+    page.get_by_label("File", exact=True).set_input_files(source)
+    page.get_by_role("button", name="Upload", exact=True).click()
+    table = page.locator("tbody")
+    expect(table.locator("tr")).to_have_count(1)  # the project chosen: its file alone
+    expect(table).to_contain_text("liver.tsv")
+    expect(table.get_by_test_id("format")).to_have_text("tsv")
+    page.locator("#project-filter").select_option("")
+    expect(table.locator("tr")).to_have_count(2)
+    expect(table).to_contain_text("loose.csv")

@@ -39,7 +39,7 @@ def test_export_a_history_download_it_and_reimport_it(person: Person, stack: Sta
     schema = person.api.get("/openapi.json").json()["components"]["schemas"]
     assert offered == schema["HistoryExportOptions"]["properties"]["model_store_format"]["enum"]
     panel.get_by_label("Format", exact=True).select_option("tar.gz")
-    with page.expect_download() as first:
+    with page.expect_download(timeout=60_000) as first:
         panel.get_by_test_id("prepare-download").click()
     with tarfile.open(first.value.path(), "r:gz") as archive:
         assert any(name.endswith(".fq") or "datasets" in name for name in archive.getnames())
@@ -66,11 +66,13 @@ def test_export_a_history_download_it_and_reimport_it(person: Person, stack: Sta
     target = f"s3://{stack.infra.bucket}/remote/liver-{uuid.uuid4().hex[:6]}.tar.gz"
     panel.get_by_label("Or write to a remote location").fill(target)
     panel.get_by_role("button", name="Export there").click()
-    expect(panel.get_by_test_id("running")).to_contain_text(f"Export to {target} · SUCCESS")
+    expect(panel.get_by_test_id("running")).to_contain_text(
+        f"Export to {target} · SUCCESS", timeout=60_000
+    )
     expect(earlier).to_contain_text(target)
 
     row.get_by_role("button", name="Re-import").click()
-    expect(panel.get_by_test_id("running")).to_contain_text("made history #")
+    expect(panel.get_by_test_id("running")).to_contain_text("made history #", timeout=60_000)
     text = panel.get_by_test_id("running").inner_text()
     new_id = int(text.split("made history #")[1].split()[0])
     imported = person.api.get(f"/api/histories/{new_id}/contents").json()
