@@ -176,3 +176,25 @@ def test_files_are_browsed_by_project(person: Person, tmp_path: Path) -> None:
     page.locator("#project-filter").select_option("")
     expect(table.locator("tr")).to_have_count(2)
     expect(table).to_contain_text("loose.csv")
+
+
+def test_an_export_is_made_from_the_keyboard_alone(person: Person) -> None:
+    upload(person.api, "keys.csv", b"a,b\n1,2\n")
+    page = person.page
+    page.get_by_test_id("new-export").focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="New export")
+    expect(dialog.get_by_label("keys.csv")).to_be_visible()
+    expect(dialog.get_by_label("Name", exact=True)).to_be_focused()
+    page.keyboard.type("typed, not clicked")
+    for _ in range(3):  # the format, the description, the first file
+        page.keyboard.press("Tab")
+    expect(dialog.get_by_label("keys.csv")).to_be_focused()
+    page.keyboard.press("Space")
+    for _ in range(3):
+        page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # submits the form
+    card = job_card(page, "typed, not clicked")
+    expect(card.get_by_test_id("job-status")).to_have_text("completed", timeout=60_000)
+    (job,) = person.api.get("/api/data-export/jobs").json()
+    assert (job["export_format"], job["total_files"]) == ("parquet", 1)
