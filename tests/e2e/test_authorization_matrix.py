@@ -246,6 +246,7 @@ CASES: list[Case] = [
     # --- batch exports -------------------------------------------------------------------
     listing("export_job", "list", "/api/data-export/jobs", contains("export_job")),
     listing("export_job", "statistics", "/api/data-export/statistics", counts_jobs),
+    anyone("export format", "list with their options", "GET", "/api/data-export/formats", 200),
     own("export_job", "read", "GET", "/api/data-export/jobs/{export_job}", 200),
     own("export_job", "read its events", "GET", "/api/data-export/jobs/{export_job}/events", 200),
     own("export_job", "follow its stream", "GET", "/api/data-export/jobs/{export_job}/stream", 200),

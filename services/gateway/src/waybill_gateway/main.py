@@ -23,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from waybill_gateway import openapi
+from waybill_gateway import openapi, web_ui
 from waybill_gateway.api import (
     admin,
     catalog,
@@ -120,6 +120,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(workflows.router, responses=ERROR_RESPONSES)
     for route in probe_routes(runtime):
         app.add_route(route.path, route.endpoint, include_in_schema=False)
+    web_ui.install(app, settings.ui_dir)
     _install_error_handlers(app)
     _install_middleware(app, settings)
     if otlp_enabled():

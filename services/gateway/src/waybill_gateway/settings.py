@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from waybill_shared.settings import WaybillSettings, dev_amqp_url
 
@@ -18,6 +19,8 @@ class GatewaySettings(WaybillSettings):
     stream_keepalive_seconds: float = 15.0
     # How often the one LISTEN connection that wakes the streams is checked.
     task_listener_check_seconds: float = 5.0
+    # The built web UI (services/gateway/ui, `npm run build`), served at /.
+    ui_dir: Path = Path(__file__).resolve().parents[2] / "ui" / "dist"
 
 
 @lru_cache

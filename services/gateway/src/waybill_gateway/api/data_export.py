@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import functools
-from typing import Annotated
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
 
@@ -35,8 +35,20 @@ from waybill_gateway.schemas import (
 )
 from waybill_gateway.services import data_exports, streams
 from waybill_shared.contracts.messages import ExportFormat, TaskStatus
+from waybill_shared.export_options import FormatDescription, describe_format
 
 router = APIRouter(prefix="/api/data-export", tags=["data export"])
+
+# Built once from the option models: what a create's `export_format` and
+# `export_options` accept, for clients that build a form (the web UI).
+FORMATS = [describe_format(name) for name in get_args(ExportFormat)]
+
+
+@router.get("/formats", response_model=list[FormatDescription])
+async def list_formats(_: CurrentUser) -> list[FormatDescription]:
+    """Every export format with its options (kind, default, choices, bounds) and
+    whether it takes `columns` and `filter`."""
+    return FORMATS
 
 
 @router.post(
