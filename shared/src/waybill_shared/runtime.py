@@ -262,6 +262,7 @@ async def run_worker(
     await runtime.open_db()
     await runtime.storage.ensure_bucket()
     await runtime.connect_broker()
+    runtime.broker.on_connection_lost(lambda: runtime.leases.give_up_all("lost the broker"))
     background = await start(runtime)
     freeze_startup_heap()
     log.info("service started", worker_id=runtime.worker_id, ops_port=runtime.settings.ops_port)

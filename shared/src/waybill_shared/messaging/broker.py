@@ -75,17 +75,32 @@ class Broker:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._on_lost: list[Callable[[], None]] = []
+        self._closing = False
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(
             self.url, timeout=10, heartbeat=self.heartbeat
         )
+        self._connection.close_callbacks.add(self._connection_lost)
         try:
             self._channel = await self._connection.channel(publisher_confirms=True)
             await self.find_topology()
         except BaseException:
             await self.close()
             raise
+
+    def on_connection_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the connection is lost (reset, or silent past its
+        heartbeats); the robust connection then reconnects on its own."""
+        self._on_lost.append(callback)
+
+    def _connection_lost(self, _: object, exc: BaseException | None = None) -> None:
+        if self._closing:
+            return
+        log.warning("broker connection lost", error=repr(exc))
+        for callback in self._on_lost:
+            callback()
 
     @property
     def channel(self) -> AbstractChannel:
@@ -356,8 +371,10 @@ class Broker:
         """Stop taking messages, let in-flight handlers finish within `grace` seconds;
         what is still running then is cancelled (its message goes back to the queue)."""
         for queue, tag in self._consumers:
+            if not self.is_connected:
+                break  # the broker forgot them with the connection; a cancel would wait for it
             try:
-                await queue.cancel(tag)
+                await asyncio.wait_for(queue.cancel(tag), timeout=5)
             except Exception:  # the channel may already be gone
                 log.warning("could not cancel consumer", queue=queue.name)
         self._consumers.clear()
@@ -370,6 +387,7 @@ class Broker:
                 await asyncio.wait(still, timeout=5)
 
     async def close(self) -> None:
+        self._closing = True
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
