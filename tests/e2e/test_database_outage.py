@@ -95,6 +95,9 @@ def test_database_outage_while_work_arrives_and_runs(
             answers.append(user.get(f"/api/data-export/jobs/{accepted[-1]}"))
             answers.append(user.get("/api/data-export/jobs"))
             answers.append(user.get("/api/files"))
+            answers.append(user.post("/api/files", files={"file": ("late.csv", b"a,b\n1,2\n")}))
+            answers.append(user.post("/api/histories", json={"name": "during"}))
+            answers.append(user.get("/api/data-export/statistics"))
             time.sleep(0.2)
         unready = {
             name: service.ready() for name, service in stack.services.items() if service.ready()
