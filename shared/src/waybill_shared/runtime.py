@@ -165,7 +165,7 @@ class Runtime:
         await asyncio.gather(
             check("database", db), check("broker", broker), check("storage", self.storage.ping)
         )
-        readiness = Readiness(checks, self.needs)
+        readiness = Readiness({name: checks[name] for name in sorted(checks)}, self.needs)
         for name, answer in checks.items():
             metrics.DEPENDENCY_UP.labels(dependency=name).set(answer == "ok")
         metrics.DEGRADED.set(readiness.status == "degraded")
