@@ -33,16 +33,20 @@ from support.stack import (
 @pytest.fixture
 def own_broker_stack(tmp_path: Path) -> Iterator[tuple[RabbitNode, Stack]]:
     node = RabbitNode()
-    node.start()
-    infra = start_infra(tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl)
-    stack = start_stack(infra)
     try:
-        yield node, stack
+        node.start()
+        infra = start_infra(tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl)
+        try:
+            stack = start_stack(infra)
+            try:
+                yield node, stack
+            finally:
+                stack.stop()
+        finally:
+            if not port_open(node.port):
+                node.start()  # to delete what the run made, like any other run
+            stop_infra(infra)
     finally:
-        stack.stop()
-        if not port_open(node.port):
-            node.start()  # to delete what the run made, like any other run
-        stop_infra(infra)
         node.remove()
 
 

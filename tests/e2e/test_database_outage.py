@@ -1,7 +1,7 @@
 """Take PostgreSQL away while work arrives and runs, then bring it back: the gateway
 answers 503 with Retry-After (never 500) while it is away; the workers and the tracker
-pause and go on; every task accepted before the outage, and a command published
-straight to the broker during it, completes exactly once.
+pause and go on; every task accepted before the outage, and the commands published
+straight to the broker during it (an export, an extraction), completes exactly once.
 
 The database is a throwaway cluster of this test's own (tests/support/pg_cluster.py),
 with a vhost, S3 server and services of their own: the shared server is never touched.
@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from support.pg_cluster import PgCluster
+from support.provenance import Recorder
 from support.stack import (
     Stack,
     create_export,
@@ -35,16 +36,20 @@ from support.stack import (
 @pytest.fixture
 def own_database_stack(tmp_path: Path) -> Iterator[tuple[PgCluster, Stack]]:
     pg = PgCluster()
-    pg.start()
-    infra = start_infra(tmp_path, db_admin_url=pg.admin_url)
-    stack = start_stack(infra)
     try:
-        yield pg, stack
+        pg.start()
+        infra = start_infra(tmp_path, db_admin_url=pg.admin_url)
+        try:
+            stack = start_stack(infra)
+            try:
+                yield pg, stack
+            finally:
+                stack.stop()
+        finally:
+            if not port_open(pg.port):
+                pg.start()
+            stop_infra(infra)
     finally:
-        stack.stop()
-        if not port_open(pg.port):
-            pg.start()
-        stop_infra(infra)
         pg.remove()
 
 
@@ -58,6 +63,10 @@ def test_database_outage_while_work_arrives_and_runs(
         owner_id = user.get("/api/users/me").json()["id"]
         rows = b"id,value\n" + b"".join(f"{i},{i * 3}\n".encode() for i in range(30_000))
         file_ids = [upload(user, f"d{i}.csv", rows)["id"] for i in range(3)]
+        rec = Recorder(user)
+        history = rec.history("outage")
+        source = rec.dataset(history, b"b\na\n", "in.txt")
+        run = rec.run(history, "sort1", {"input": ("hda", source["id"])}, ["out"])
         before = [create_export(user, f"before {i}", file_ids, "parquet") for i in range(8)]
         assert all(r.status_code == 202 for r in before), [r.text for r in before]
         accepted = [r.json()["id"] for r in before]
@@ -87,6 +96,21 @@ def test_database_outage_while_work_arrives_and_runs(
                 }
             ).encode(),
             message_type="waybill.data_export.requested.v1",
+            principal=publisher,
+        )
+        extraction_task = str(uuid.uuid4())
+        publish_command(
+            stack.infra,
+            "extraction.requested",
+            json.dumps(
+                {
+                    "task_id": extraction_task,
+                    "owner_id": owner_id,
+                    "workflow_name": "extracted during the outage",
+                    "job_ids": [run["jobs"][0]["id"]],
+                }
+            ).encode(),
+            message_type="waybill.workflow_extraction.requested.v1",
             principal=publisher,
         )
         answers: list[httpx.Response] = []
@@ -135,12 +159,17 @@ def test_database_outage_while_work_arrives_and_runs(
             interval=0.5,
             message=f"all {total} exports completed",
         )
+        wait_for(
+            lambda: user.get(f"/api/tasks/{extraction_task}/state").json() == "SUCCESS",
+            timeout=60,
+            message="the extraction asked for during the outage",
+        )
         recovered = time.monotonic() - up_at
         print(
-            f"database down {up_at - down_at:.1f} s with {len(before)} exports in flight and a "
-            f"command published during it; {len(answers)} requests during the outage, all 503 "
+            f"database down {up_at - down_at:.1f} s with {len(before)} exports in flight, an "
+            f"export and an extraction published to the broker during it; {len(answers)} requests during the outage, all 503 "
             f"with Retry-After; services ready {ready_again:.1f} s and all {total} exports "
-            f"completed {recovered:.1f} s after the database was back"
+            f"and the extraction completed {recovered:.1f} s after the database was back"
         )
 
         # Nothing lost, nothing doubled: exactly these jobs, each completed once.

@@ -44,18 +44,20 @@ def proxied_worker_stack(tmp_path: Path) -> Iterator[tuple[TcpProxy, Stack]]:
     infra = start_infra(tmp_path)
     amqp_url = infra.broker.service_env("export-worker")["WAYBILL_AMQP_URL"]
     proxy = TcpProxy(int(amqp_url.rsplit(":", 1)[1].split("/")[0])).start()
-    stack = start_stack(infra, ("gateway", "tracker"))
-    worker = infra.service(
-        "export-worker",
-        WAYBILL_AMQP_URL=proxy.url_for(amqp_url),
-        WAYBILL_AMQP_HEARTBEAT_SECONDS=str(HEARTBEAT),
-    ).start()
-    stack.services["export-worker"] = worker
     try:
-        worker.wait_ready()
-        yield proxy, stack
+        stack = start_stack(infra, ("gateway", "tracker"))
+        try:
+            worker = infra.service(
+                "export-worker",
+                WAYBILL_AMQP_URL=proxy.url_for(amqp_url),
+                WAYBILL_AMQP_HEARTBEAT_SECONDS=str(HEARTBEAT),
+            ).start()
+            stack.services["export-worker"] = worker
+            worker.wait_ready()
+            yield proxy, stack
+        finally:
+            stack.stop()
     finally:
-        stack.stop()
         proxy.close()
         stop_infra(infra)
 
