@@ -344,10 +344,14 @@ def start_stack(
     infra: Infra, names: tuple[str, ...] = tuple(SERVICE_MODULES), **overrides: str
 ) -> Stack:
     stack = Stack(infra)
-    for name in names:
-        stack.services[name] = infra.service(name, **overrides).start()
-    for service in stack.services.values():
-        service.wait_ready()
+    try:
+        for name in names:
+            stack.services[name] = infra.service(name, **overrides).start()
+        for service in stack.services.values():
+            service.wait_ready()
+    except BaseException:
+        stack.stop()  # none left running behind a failed start
+        raise
     return stack
 
 

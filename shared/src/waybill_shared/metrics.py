@@ -26,3 +26,13 @@ QUEUE_LAG = Histogram(
 BYTES_CONVERTED = Counter("waybill_bytes_converted_total", "Input bytes converted", ["format"])
 DEAD_LETTERS = Counter("waybill_dead_letters_total", "Messages dead-lettered", ["queue"])
 OUTBOX_PENDING = Gauge("waybill_outbox_pending", "Outbox messages not yet published")
+DEPENDENCY_UP = Gauge(
+    "waybill_dependency_up",
+    "1 when the backing service answered at the last /readyz or /metrics",
+    ["dependency"],
+)
+DEGRADED = Gauge(
+    "waybill_degraded",
+    "1 when the service is ready but a backing service it can do without is away "
+    "(the gateway without the broker: its outbox holds the commands)",
+)

@@ -58,6 +58,10 @@ class WaybillSettings(BaseSettings):
     # run) can share one broker without seeing each other's messages.
     amqp_prefix: str = "waybill"
     amqp_delivery_limit: int = 5
+    # The AMQP heartbeat timeout negotiated with the broker. A connection that goes
+    # silent (a partition, a black-holed route) is declared dead after three missed
+    # heartbeats, 3 x (this + 1) s (aiormq's rule), and then reconnected.
+    amqp_heartbeat_seconds: int = 15
     amqp_prefetch: int = 4
 
     s3_endpoint: str = "127.0.0.1:9000"

@@ -54,7 +54,9 @@ log = structlog.get_logger(__name__)
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    runtime = Runtime.create(settings)
+    # The outbox accepts work while the broker is away, and most routes need no
+    # storage: only the database takes the gateway out of its Service.
+    runtime = Runtime.create(settings, needs=frozenset({"database"}))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

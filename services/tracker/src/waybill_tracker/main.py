@@ -9,7 +9,7 @@ from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, serve
 from waybill_tracker.handlers import TrackerHandlers
-from waybill_tracker.service import cleanup_expired, every, reconcile, sweep_leases
+from waybill_tracker.service import LeaseSweeper, cleanup_expired, every, reconcile
 from waybill_tracker.settings import TrackerSettings, get_settings
 
 
@@ -32,7 +32,7 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
     return [
         asyncio.create_task(relay.run()),
         asyncio.create_task(
-            every(settings.sweep_interval_seconds, lambda: sweep_leases(runtime, relay), "leases")
+            every(settings.sweep_interval_seconds, LeaseSweeper(runtime, relay), "leases")
         ),
         asyncio.create_task(
             every(settings.cleanup_interval_seconds, lambda: cleanup_expired(runtime), "cleanup")
