@@ -113,14 +113,6 @@ class Quotas:
                 ),
             )
 
-    def upload_room(self, stored: int) -> int | None:
-        """How many bytes an upload may have before it passes the quota (None: no
-        quota); refuses at once when the quota is already used up."""
-        if not self.stored_bytes:
-            return None
-        self.check_stored(stored)
-        return self.stored_bytes - stored
-
 
 def _size(n: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
