@@ -105,8 +105,7 @@ class Quotas:
                 limit=self.stored_bytes,
                 would_use=total,
                 message=(
-                    f"stored-bytes quota: {_size(self.stored_bytes)} ({self.stored_bytes} bytes); "
-                    f"you store {stored} bytes"
+                    f"stored-bytes quota of {_size(self.stored_bytes)}: you store {stored} bytes"
                     + (f", and this upload of {adding} bytes" if adding else "")
                     + (f" would be {over} bytes over" if over else " (the quota is used up)")
                     + "; delete files or exports to free space"
@@ -117,5 +116,5 @@ class Quotas:
 def _size(n: int) -> str:
     for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
+            return f"{n / scale:.1f} {unit} ({n} bytes)"
+    return f"{n} bytes"
