@@ -155,7 +155,9 @@ async def postgres_bucket(url: str, n: int = 2_000) -> float:
 async def quota_costs(url: str) -> dict[str, float]:
     conn = await asyncpg.connect(url)
     try:
-        user_id = await conn.fetchval("INSERT INTO users (name, is_admin) VALUES ('bench', false) RETURNING id")
+        user_id = await conn.fetchval(
+            "INSERT INTO users (name, is_admin) VALUES ('bench', false) RETURNING id"
+        )
         file_id = await conn.fetchval(
             """INSERT INTO files (owner_id, filename, size, sha256, format, metadata, storage_key)
                VALUES ($1, 'f', 100, '', 'text', '{}', 'k') RETURNING id""",
