@@ -75,7 +75,7 @@ class ApiKeys:
 
     async def holder(self, key: str) -> KeyHolder | None:
         """The key's holder, or None for an unknown (or revoked) key. The caller checks
-        `expired`; a use is noted either way only for a key that is not expired."""
+        `expired`; only a use of a key that has not expired is noted."""
         digest = hash_api_key(key)
         now = time.monotonic()
         entry = self._cache.get(digest)
