@@ -81,6 +81,30 @@ DEFAULTS = {
     f"WAYBILL_{name.upper()}": str(WaybillSettings.model_fields[name].default)
     for name in TUNED_BY_THE_TESTS
 }
+# --limits: "off" turns every rate limit and quota off; "on" checks every rate limit
+# and the stored-bytes and files quotas on every request without reaching any (rates far
+# above what this machine does), with no running-exports quota (this phase piles up
+# thousands of unfinished exports of one user, which that quota is there to refuse);
+# "worst" adds a running-exports quota above them all, so each create counts every
+# unfinished export; "default" is what `make run` has.
+RATES_ON = {
+    f"WAYBILL_RATE_LIMIT_{c}_{f}": "1000000"
+    for c in ("READ", "CREATE", "UPLOAD")
+    for f in ("PER_SECOND", "BURST")
+}
+LIMITS: dict[str, dict[str, str]] = {
+    "off": {
+        "WAYBILL_RATE_LIMIT_READ_PER_SECOND": "0",
+        "WAYBILL_RATE_LIMIT_CREATE_PER_SECOND": "0",
+        "WAYBILL_RATE_LIMIT_UPLOAD_PER_SECOND": "0",
+        "WAYBILL_QUOTA_STORED_BYTES": "0",
+        "WAYBILL_QUOTA_RUNNING_EXPORTS": "0",
+        "WAYBILL_MAX_FILES_PER_EXPORT": "0",
+    },
+    "on": {**RATES_ON, "WAYBILL_QUOTA_RUNNING_EXPORTS": "0"},
+    "worst": {**RATES_ON, "WAYBILL_QUOTA_RUNNING_EXPORTS": "1000000"},
+    "default": {},
+}
 SMALL_FILE = b"row of a small text file\n" * 6 + b"last\n"  # ~160 bytes, as in the issue
 
 
@@ -283,10 +307,10 @@ async def wait_celery_rows(db_url: str, ids: list[str]) -> tuple[float, dict[str
 
 
 class Ours:
-    def __init__(self, servers: Servers) -> None:
+    def __init__(self, servers: Servers, limits: str = "default") -> None:
         self.servers = servers
         self.stack: Stack = start_stack(
-            servers.infra, ("gateway", "tracker", "export-worker"), **DEFAULTS
+            servers.infra, ("gateway", "tracker", "export-worker"), **DEFAULTS, **LIMITS[limits]
         )
         with self.stack.client(ADMIN_KEY) as admin:
             self.key = admin.post("/api/users", json={"name": "bench"}).json()["api_key"]
@@ -829,6 +853,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small counts, to try it out")
     parser.add_argument(
+        "--limits",
+        choices=sorted(LIMITS),
+        default="default",
+        help="rate limits and quotas: off, on (checked, never reached), worst, default",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="py-spy each service during the burst into this directory"
     )
     args = parser.parse_args()
@@ -873,7 +903,7 @@ def main() -> None:
                 )
             )
         if phases & {"burst", "single", "big", "gateway"}:
-            ours = Ours(servers)
+            ours = Ours(servers, args.limits)
             try:
                 if "burst" in phases:
                     ours.burst(min(200, args.jobs), args.concurrency, name="warm-up")

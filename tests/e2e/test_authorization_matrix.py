@@ -163,6 +163,21 @@ CASES: list[Case] = [
     admin_only("delete a service account", "DELETE", "/api/service-accounts/{doomed_account}",
                204),
     anyone("user", "who am I", "GET", "/api/users/me", 200),
+    anyone("user", "usage and quotas", "GET", "/api/users/me/usage", 200),
+    anyone("user", "create an API key", "POST", "/api/users/me/keys", 201,
+           body={"name": "authz-{nonce}"}),
+    anyone("user", "list own API keys", "GET", "/api/users/me/keys", 200),
+    # Keys under /me are the caller's own, an administrator's too: the owner's key is
+    # nobody else's to read or revoke there (administrators use /api/users/{id}/keys).
+    Case("api_key", "read", "GET", "/api/users/me/keys/{api_key}",
+         {OWNER: 200, OTHER: 404, ADMIN: 404, ANONYMOUS: 401}),
+    Case("api_key", "revoke", "DELETE", "/api/users/me/keys/{api_key}",
+         {OWNER: 204, OTHER: 404, ADMIN: 404, ANONYMOUS: 401},
+         fresh="new_key", probe="/api/users/me/keys/{api_key}"),
+    admin_only("list a user's API keys", "GET", "/api/users/{owner_user}/keys", 200),
+    admin_only("revoke a user's API key", "DELETE", "/api/users/{owner_user}/keys/{doomed_key}",
+               204),
+    admin_only("set a user's quotas", "PUT", "/api/users/{owner_user}/quotas", 200, body={}),
 
     # --- projects and files (the catalog) ------------------------------------------------
     anyone("project", "create", "POST", "/api/projects", 201, body={"name": "authz"}),
@@ -338,6 +353,13 @@ class World:
         }
 
     # Fresh objects of the owner, for destructive rows.
+    def new_key(self) -> int:
+        created = self.clients[OWNER].post(
+            "/api/users/me/keys", json={"name": f"doomed-{uuid.uuid4().hex[:8]}"}
+        )
+        assert created.status_code == 201, created.text
+        return int(created.json()["id"])
+
     def new_file(self) -> int:
         return int(upload(self.clients[OWNER], "doomed.txt", b"to be deleted\n")["id"])
 
@@ -490,7 +512,16 @@ def world(stack: Stack) -> Iterator[World]:
         ]
         assert all(a.status_code == 201 for a in accounts), [a.text for a in accounts]
 
+        keys = [
+            owner.post("/api/users/me/keys", json={"name": f"authz-{what}-{tag}"})
+            for what in ("kept", "doomed")
+        ]
+        assert all(k.status_code == 201 for k in keys), [k.text for k in keys]
+
         ids = {
+            "api_key": keys[0].json()["id"],
+            "doomed_key": keys[1].json()["id"],
+            "owner_user": owner.get("/api/users/me").json()["id"],
             "service_account": accounts[0].json()["id"],
             "doomed_account": accounts[1].json()["id"],
             "project": project_id,

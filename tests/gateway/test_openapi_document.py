@@ -99,6 +99,7 @@ CREATES = {
     ),
     ("post", "/api/jobs"): ("get", "/api/jobs/{job_id}", "job_id"),
     ("post", "/api/data-export/jobs"): ("delete", "/api/data-export/jobs/{job_id}", "job_id"),
+    ("post", "/api/users/me/keys"): ("delete", "/api/users/me/keys/{key_id}", "key_id"),
     ("post", "/api/service-accounts"): (
         "delete",
         "/api/service-accounts/{account_id}",

@@ -36,6 +36,9 @@ from waybill_gateway.api import (
     workflows,
 )
 from waybill_gateway.auth import ApiKeys
+from waybill_gateway.deps import RATE_LIMIT_FIELDS
+from waybill_gateway.quotas import QuotaExceeded
+from waybill_gateway.ratelimit import CREATE, READ, UPLOAD, Rate, RateLimiter
 from waybill_gateway.services.catalog import ensure_admin
 from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_gateway.settings import GatewaySettings, get_settings
@@ -67,7 +70,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # Keys are looked up on a pool of their own: a request that holds a connection
         # of the main pool must never wait for another one to learn who is asking.
         key_pool = await pg.create_pool(settings, max_size=2)
-        app.state.api_keys = ApiKeys(key_pool, ttl_seconds=settings.api_key_cache_seconds)
+        api_keys = ApiKeys(
+            key_pool,
+            ttl_seconds=settings.api_key_cache_seconds,
+            last_used_seconds=settings.api_key_last_used_seconds,
+        )
+        app.state.api_keys = api_keys
         relay = OutboxRelay(
             runtime.db, runtime.broker, interval=settings.outbox_relay_interval_seconds
         )
@@ -88,15 +96,16 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         # it connects in the background instead of refusing to start.
         connecting = asyncio.create_task(runtime.connect_broker(retry_for=float("inf")))
         relaying = asyncio.create_task(relay.run())
+        recording = asyncio.create_task(api_keys.record_last_used())
         freeze_startup_heap()
         log.info("gateway started", port=settings.port)
         try:
             yield
         finally:
             listener.close_streams()
-            for task in (connecting, relaying, listening):
+            for task in (connecting, relaying, listening, recording):
                 task.cancel()
-            await asyncio.gather(connecting, relaying, listening, return_exceptions=True)
+            await asyncio.gather(connecting, relaying, listening, recording, return_exceptions=True)
             await key_pool.close()
             await runtime.close()
             log.info("stopped")
@@ -111,6 +120,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     openapi.install(app, settings)
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.rate_limiter = rate_limiter(settings)
     app.include_router(users.router, responses=ERROR_RESPONSES)
     app.include_router(admin.router, responses=ERROR_RESPONSES)
     app.include_router(service_accounts.router, responses=ERROR_RESPONSES)
@@ -171,6 +181,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (410, "its bytes are no longer in storage"),
         (413, "over a size limit"),
         (422, "invalid request"),
+        (429, "over a rate limit or the running-exports quota (see Retry-After)"),
         (503, "a backing service is unavailable"),
     )
 }
@@ -188,6 +199,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Conflict, answer(409))
     app.add_exception_handler(Gone, answer(410))
     app.add_exception_handler(TooLarge, answer(413))
+
+    async def over_quota(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, QuotaExceeded)
+        headers = {"Retry-After": "5"} if exc.status_code == 429 else None
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+    app.add_exception_handler(QuotaExceeded, over_quota)
 
     async def vanished(_: Request, exc: Exception) -> Response:
         log.warning("a stored object is gone", error=str(exc))
@@ -255,6 +273,12 @@ class LimitsAndMetrics:
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                rate_limit = scope.get(RATE_LIMIT_FIELDS)
+                if rate_limit is not None:
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        *((k.encode(), v.encode()) for k, v in rate_limit.items()),
+                    ]
             await send(message)
 
         received = 0
@@ -278,6 +302,17 @@ class LimitsAndMetrics:
             route = _route_template(scope)
             metrics.HTTP_LATENCY.labels(method, route).observe(time.perf_counter() - started)
             metrics.HTTP_REQUESTS.labels(method, route, str(status["code"])).inc()
+
+
+def rate_limiter(settings: GatewaySettings) -> RateLimiter:
+    configured = {
+        CREATE: Rate(settings.rate_limit_create_per_second, settings.rate_limit_create_burst),
+        READ: Rate(settings.rate_limit_read_per_second, settings.rate_limit_read_burst),
+        UPLOAD: Rate(settings.rate_limit_upload_per_second, settings.rate_limit_upload_burst),
+    }
+    return RateLimiter(
+        {name: rate.per_replica(settings.gateway_replicas) for name, rate in configured.items()}
+    )
 
 
 def _route_template(scope: Scope) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat, TaskStatus
 from waybill_shared.contracts.types import DbId
@@ -61,6 +61,53 @@ class UserOut(BaseModel):
     id: int
     name: str
     is_admin: bool
+
+
+class ApiKeyCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "laptop", "expires_at": "2027-06-30T00:00:00Z"}]}
+    )
+    name: str = Field(min_length=1, max_length=200, description="unique among the user's keys")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="refused from this moment (with a time zone); none: never"
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(
+        description="recorded at most once a minute (`api_key_last_used_seconds`)"
+    )
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="the key itself: shown this once, stored only as a digest")
+
+
+class QuotaUse(BaseModel):
+    used: int
+    limit: int | None = Field(description="null: no quota")
+
+
+class UsageOut(BaseModel):
+    stored_bytes: QuotaUse = Field(description="live uploads plus completed export artifacts")
+    running_exports: QuotaUse = Field(description="batch exports pending or running")
+    files_per_export: int | None = Field(description="the most files one export may name")
+
+
+class QuotasUpdate(Strict):
+    """A user's own quotas (administrators); null: the deployment's default, 0: none."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"stored_bytes": 10737418240, "running_exports": 20}]}
+    )
+    stored_bytes: int | None = Field(default=None, ge=0, le=2**62)
+    running_exports: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    files_per_export: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class ServiceAccountCreate(Strict):

@@ -42,9 +42,32 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _now()
+    # Live uploads plus completed artifacts, in bytes: kept by triggers on `files` and
+    # `tasks` (migration 0010), never written by the services.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # This user's quotas; NULL takes the deployment's default (the `quota_*` settings).
+    quota_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quota_running_exports: Mapped[int | None] = mapped_column(Integer)
+    quota_files_per_export: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """A named API key of a user: stored as its SHA-256 digest (shown once), with its
+    first characters to tell keys apart, an optional expiry and when it was last used
+    (recorded at most once a minute, see waybill_gateway.auth)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_api_keys_user_name"),)
 
 
 class ServiceAccount(Base):
@@ -275,6 +298,13 @@ class Task(Base):
             postgresql_where=text("job_key IS NOT NULL"),
         ),
         Index("ix_tasks_kind_status", "kind", "status"),
+        # The running-exports quota counts through it (never past the quota).
+        Index(
+            "ix_tasks_owner_unfinished",
+            "owner_id",
+            "kind",
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
     )
 
 

@@ -25,6 +25,7 @@ from waybill_gateway.deps import (
     StorageDep,
     TransactionDep,
 )
+from waybill_gateway.quotas import Quotas
 from waybill_gateway.schemas import (
     CancelResult,
     CleanupResult,
@@ -72,7 +73,7 @@ async def create_job(
             owner=user,
             request=body,
             topology=runtime.topology,
-            max_files=settings.max_files_per_export,
+            quotas=Quotas.of(user, settings),
         )
     if command is not None:
         relay.publish_soon([command])
