@@ -29,6 +29,7 @@ from waybill_gateway.api import (
     service_accounts,
     tasks,
     users,
+    webhooks,
     workflows,
 )
 from waybill_gateway.auth import ApiKeys
@@ -100,6 +101,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(histories.router, responses=ERROR_RESPONSES)
     app.include_router(tasks.router, responses=ERROR_RESPONSES)
     app.include_router(workflows.router, responses=ERROR_RESPONSES)
+    app.include_router(webhooks.router, responses=ERROR_RESPONSES)
     for route in probe_routes(runtime):
         app.add_route(route.path, route.endpoint, include_in_schema=False)
     _install_error_handlers(app)

@@ -19,6 +19,8 @@ from waybill_shared.contracts.messages import TaskEvent
 from waybill_shared.db.pg import Connection, Record, from_json, to_json
 from waybill_shared.outbox import OUTBOX_COLUMNS, OutboxEntry, Prepared
 from waybill_shared.tasks.state import TERMINAL, TaskState, fold, next_status, with_status
+from waybill_shared.webhooks.events import kind_of as webhook_kind
+from waybill_shared.webhooks.repository import deliveries_cte
 
 COLUMNS = (
     "id, uuid, kind, owner_id, job_key, status, progress, total_items, processed_items, "
@@ -26,6 +28,12 @@ COLUMNS = (
     "artifact_sha256, attempt, lease_owner, lease_expires_at, ttl_hours, principal, "
     "created_at, started_at, completed_at, expires_at, updated_at"
 )
+
+# Webhook deliveries for the events a statement records (see waybill_shared.webhooks).
+EVENT_DELIVERIES = deliveries_cte(
+    "new JOIN batch USING (task_id, attempt, seq)", kind="batch.hook", owner="batch.owner_id"
+)
+SYSTEM_EVENT_DELIVERIES = deliveries_cte("new", kind="$8::text", owner="$7::int")
 
 
 @dataclass(frozen=True)
@@ -312,6 +320,7 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
         task = TaskRow.of(record)
         before = state = task.state()
         for event in sorted(by_task[task.uuid], key=lambda e: (e.attempt, e.seq)):
+            status_before = state.status
             state = fold(state, event)
             event_rows.append(
                 (
@@ -325,20 +334,30 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
                         include={"item", "artifact", "result", "error", "item_index"}
                     ),
                     event.occurred_at,
+                    task.owner_id,
+                    webhook_kind(event.event, status_before, state.status),
                 )
             )
         changed.append((task, state))
         _count_transition(task, before, state)
     if not event_rows:
         return 0
+    # New events only (a redelivery inserts nothing) make webhook deliveries.
     inserted = await conn.fetchval(
-        """WITH new AS (
+        f"""WITH batch AS (
+               SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
+                                    $6::float8[], $7::jsonb[], $8::timestamptz[], $9::int[],
+                                    $10::text[])
+                   AS b(task_id, attempt, seq, event_type, status, progress, payload,
+                        occurred_at, owner_id, hook)),
+           new AS (
                INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
                                         payload, occurred_at)
-               SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
-                                    $6::float8[], $7::jsonb[], $8::timestamptz[])
+               SELECT task_id, attempt, seq, event_type, status, progress, payload, occurred_at
+               FROM batch
                ON CONFLICT DO NOTHING
-               RETURNING 1)
+               RETURNING id, task_id, attempt, seq),
+           {EVENT_DELIVERIES}
            SELECT count(*) FROM new""",
         *(list(column) for column in zip(*event_rows, strict=True)),
     )
@@ -366,16 +385,22 @@ async def record_system_event(
     if error:
         state = replace(state, error_message=error)
     await conn.execute(
-        """INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
-                                    payload, occurred_at)
-           SELECT $1, 0, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6
-           FROM task_events WHERE task_id = $1 AND attempt = 0""",
+        f"""WITH new AS (
+               INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
+                                        payload, occurred_at)
+               SELECT $1, 0, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6
+               FROM task_events WHERE task_id = $1 AND attempt = 0
+               RETURNING id, task_id),
+           {SYSTEM_EVENT_DELIVERIES}
+           SELECT 1""",
         task.id,
         event,
         new,
         task.progress,
         to_json({"error": error, **(payload or {})}),
         now,
+        task.owner_id,
+        webhook_kind(event, task.status, new),
     )
     await _write_states(conn, [(task, state)])
     _count_transition(task, before, state)
