@@ -71,6 +71,7 @@ DEFAULTS = {
     "WAYBILL_SWEEP_INTERVAL_SECONDS": "5",
     "WAYBILL_CLEANUP_INTERVAL_SECONDS": "300",
     "WAYBILL_SHUTDOWN_GRACE_SECONDS": "30",
+    "WAYBILL_WEBHOOK_POLL_SECONDS": "0.5",
 }
 SMALL_FILE = b"row of a small text file\n" * 6 + b"last\n"  # ~160 bytes, as in the issue
 

@@ -20,6 +20,7 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook
 
 from support.stack import Stack, create_export, expire_now, finished, free_port, upload, wait_for
+from waybill_shared.webhooks.payload import PingData, TaskEventData, WebhookMessage
 
 
 @dataclass
@@ -140,6 +141,7 @@ def test_signed_delivery_retried_until_the_receiver_takes_it(
         assert {r.headers["webhook-id"] for r in receiver.received} == {delivery["message_id"]}
         bodies = [r.verified(hook["secret"]) for r in receiver.received]
         body = bodies[-1]
+        assert isinstance(WebhookMessage.model_validate(body).data, TaskEventData)  # as documented
         assert body["type"] == "task.completed"
         assert body["data"]["event"]["type"] == "completed"
         task = body["data"]["task"]
@@ -245,7 +247,9 @@ def test_disabled_after_failures_in_a_row_and_enabled_again(
             timeout=30,
             message="the pending deliveries once enabled again",
         )
-        assert receiver.received[-1].verified(hook["secret"])["type"] == "webhook.test"
+        ping = WebhookMessage.model_validate(receiver.received[-1].verified(hook["secret"]))
+        assert ping.type == "webhook.test" and isinstance(ping.data, PingData)
+        assert ping.data.webhook_id == hook["id"]
 
 
 def test_a_subscription_is_its_owners(stack: Stack) -> None:

@@ -159,6 +159,8 @@ def test_urls() -> None:
         ("https://user:pw@example.org/", "user or password"),
         ("https://example.org:99999/", "not a valid URL"),
         ("https://example.org/#frag", "fragment"),
+        ("https://example.org/a b", "spaces or control characters"),
+        ("https://example.org/\x00", "spaces or control characters"),
         ("https://example.org/" + "a" * 2000, "longer than"),
     ):
         with pytest.raises(Refused, match=why):

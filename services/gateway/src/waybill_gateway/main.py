@@ -102,6 +102,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(tasks.router, responses=ERROR_RESPONSES)
     app.include_router(workflows.router, responses=ERROR_RESPONSES)
     app.include_router(webhooks.router, responses=ERROR_RESPONSES)
+    webhooks.describe_deliveries(app)
     for route in probe_routes(runtime):
         app.add_route(route.path, route.endpoint, include_in_schema=False)
     _install_error_handlers(app)

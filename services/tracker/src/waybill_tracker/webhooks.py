@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-import orjson
 import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks.webhooks import Webhook
@@ -22,10 +21,18 @@ from waybill_shared.clock import utcnow
 from waybill_shared.db.pg import Pool, Record, from_json
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
-from waybill_shared.tasks.repository import COLUMNS, TaskRow
+from waybill_shared.tasks.repository import TaskRow, get_tasks
 from waybill_shared.tasks.state import TERMINAL
 from waybill_shared.webhooks import repository
 from waybill_shared.webhooks.events import TEST
+from waybill_shared.webhooks.payload import (
+    EventView,
+    FileLink,
+    PingData,
+    TaskEventData,
+    TaskView,
+    WebhookMessage,
+)
 from waybill_shared.webhooks.policy import AddressPolicy, Refused, parse_url
 from waybill_shared.webhooks.retry import next_attempt
 from waybill_tracker.settings import TrackerSettings
@@ -61,82 +68,72 @@ def link_lifetime(task: TaskRow, *, url_seconds: int, now: datetime) -> timedelt
     return lifetime if lifetime.total_seconds() >= 1 else None
 
 
-def task_view(
-    task: TaskRow, storage: Storage, *, url_seconds: int, now: datetime
-) -> dict[str, Any]:
+def task_view(task: TaskRow, storage: Storage, *, url_seconds: int, now: datetime) -> TaskView:
     """The task as a delivery shows it, with its artifacts' links signed now: the
     package's (or the one file's), or each file's own for several files exported
     without compression."""
     request = task.request
     lifetime = link_lifetime(task, url_seconds=url_seconds, now=now)
     download_url = None
-    files: list[dict[str, Any]] = []
+    files: list[FileLink] = []
     if lifetime is not None and task.artifact_key:
         filename = (task.result.get("artifact") or {}).get("filename")
         download_url = storage.presigned_url(task.artifact_key, expires=lifetime, filename=filename)
     elif lifetime is not None:
         for item in task.items:
             if item and (artifact := item.get("artifact")):
-                files.append(
-                    {
-                        "output_name": item.get("output_name"),
-                        "download_url": storage.presigned_url(
-                            artifact["key"], expires=lifetime, filename=artifact.get("filename")
-                        ),
-                    }
+                url = storage.presigned_url(
+                    artifact["key"], expires=lifetime, filename=artifact.get("filename")
                 )
-    done = task.status in TERMINAL
-    return {
-        "id": task.id,
-        "task_id": task.uuid,
-        "kind": task.kind,
-        "name": request.get("name") or request.get("workflow_name"),
-        "job_key": task.job_key,
-        "status": task.status,
-        "progress": 100 if task.status in ("completed", "expired") else min(int(task.progress), 99),
-        "total_items": task.total_items,
-        "processed_items": task.processed_items,
-        "failed_items": task.failed_items,
-        "error_message": task.error_message if done else None,
-        "output_size": task.artifact_size,
-        "created_at": task.created_at,
-        "started_at": task.started_at,
-        "completed_at": task.completed_at,
-        "expires_at": task.expires_at,
-        "download_url": download_url,
-        "files": files,
-    }
+                files.append(FileLink(output_name=item.get("output_name"), download_url=url))
+    return TaskView(
+        id=task.id,
+        task_id=task.uuid,
+        kind=task.kind,
+        name=request.get("name") or request.get("workflow_name"),
+        job_key=task.job_key,
+        status=task.status,
+        progress=100 if task.status in ("completed", "expired") else min(int(task.progress), 99),
+        total_items=task.total_items,
+        processed_items=task.processed_items,
+        failed_items=task.failed_items,
+        error_message=task.error_message if task.status in TERMINAL else None,
+        output_size=task.artifact_size,
+        created_at=task.created_at,
+        started_at=task.started_at,
+        completed_at=task.completed_at,
+        expires_at=task.expires_at,
+        download_url=download_url,
+        files=files,
+    )
 
 
-def event_view(event: Record) -> dict[str, Any]:
+def event_view(event: Record) -> EventView:
     payload = from_json(event["payload"]) or {}
-    return {
-        "type": event["event_type"],
-        "status": event["status"],
-        "progress": int(event["progress"]),
-        "attempt": event["attempt"],
-        "seq": event["seq"],
-        "occurred_at": event["occurred_at"],
-        "error": payload.get("error"),
-    }
+    return EventView(
+        type=event["event_type"],
+        status=event["status"],
+        progress=int(event["progress"]),
+        attempt=event["attempt"],
+        seq=event["seq"],
+        occurred_at=event["occurred_at"],
+        error=payload.get("error"),
+    )
 
 
 def message_body(
-    due: repository.Due,
-    *,
-    task: dict[str, Any] | None,
-    event: dict[str, Any] | None,
-    now: datetime,
+    due: repository.Due, *, task: TaskView | None, event: EventView | None, now: datetime
 ) -> bytes:
-    """The JSON body, in the Standard Webhooks shape {type, timestamp, data}."""
-    data: dict[str, Any]
+    """The JSON body (see waybill_shared.webhooks.payload)."""
+    data: TaskEventData | PingData
     if due.event == TEST:
-        data = {"subscription_id": due.subscription_id, "message": "a test delivery"}
-        kind = "webhook.test"
+        data = PingData(webhook_id=due.subscription_id, message="a test delivery from Waybill")
+    elif task is not None and event is not None:
+        data = TaskEventData(event=event, task=task)
     else:
-        data = {"event": event, "task": task}
-        kind = f"task.{due.event}"
-    return orjson.dumps({"type": kind, "timestamp": now, "data": data})
+        raise LookupError("its task is gone")
+    kind = "webhook.test" if due.event == TEST else f"task.{due.event}"
+    return WebhookMessage(type=kind, timestamp=now, data=data).model_dump_json().encode()
 
 
 def signed_headers(secret: str, message_id: str, now: datetime, payload: bytes) -> dict[str, str]:
@@ -188,13 +185,7 @@ class Deliveries:
             )
             if not due:
                 return 0
-            task_ids = sorted({d.task_id for d in due if d.task_id is not None})
-            tasks = {
-                r["id"]: TaskRow.of(r)
-                for r in await conn.fetch(
-                    f"SELECT {COLUMNS} FROM tasks WHERE id = ANY($1::int[])", task_ids
-                )
-            }
+            tasks = await get_tasks(conn, [d.task_id for d in due if d.task_id is not None])
             events = await repository.events_by_id(
                 conn, [d.event_id for d in due if d.event_id is not None]
             )
@@ -234,15 +225,26 @@ class Deliveries:
     ) -> repository.Outcome:
         now = utcnow()
         settings = self.settings
-        payload = message_body(
-            due,
-            task=task_view(task, self.storage, url_seconds=settings.download_url_seconds, now=now)
-            if task is not None
-            else None,
-            event=event_view(event) if event is not None else None,
-            now=now,
-        )
-        code, error = await self.post(http, due, payload, now)
+        code: int | None = None
+        error: str | None
+        try:
+            payload = message_body(
+                due,
+                task=task_view(
+                    task, self.storage, url_seconds=settings.download_url_seconds, now=now
+                )
+                if task is not None
+                else None,
+                event=event_view(event) if event is not None else None,
+                now=now,
+            )
+        except LookupError as exc:  # nothing left to tell: given up at once
+            return repository.Outcome(due.id, due.subscription_id, False, None, str(exc))
+        except Exception as exc:  # signing a link failed, say: this attempt failed alone
+            log.exception("webhook payload failed", delivery_id=due.id)
+            error = f"the delivery could not be prepared: {exc!r}"
+        else:
+            code, error = await self.post(http, due, payload, now)
         if error is None:
             return repository.Outcome(due.id, due.subscription_id, True, code, None)
         retry_at = next_attempt(

@@ -34,6 +34,24 @@ EVENT_DELIVERIES = deliveries_cte(
     "new JOIN batch USING (task_id, attempt, seq)", kind="batch.hook", owner="batch.owner_id"
 )
 SYSTEM_EVENT_DELIVERIES = deliveries_cte("new", kind="$8::text", owner="$7::int")
+# A batch of status events, as columns (task id, attempt, seq, event type, status after
+# it, progress, payload, occurred at, owner, webhook kind); the new ones only (a
+# redelivery inserts nothing) make webhook deliveries. Answers how many were new.
+INSERT_EVENTS = f"""WITH batch AS (
+        SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
+                             $6::float8[], $7::jsonb[], $8::timestamptz[], $9::int[],
+                             $10::text[])
+            AS b(task_id, attempt, seq, event_type, status, progress, payload, occurred_at,
+                 owner_id, hook)),
+    new AS (
+        INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
+                                 payload, occurred_at)
+        SELECT task_id, attempt, seq, event_type, status, progress, payload, occurred_at
+        FROM batch
+        ON CONFLICT DO NOTHING
+        RETURNING id, task_id, attempt, seq),
+    {EVENT_DELIVERIES}
+    SELECT count(*) FROM new"""
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,13 @@ async def get_task_by_uuid(
             f"SELECT {COLUMNS} FROM tasks WHERE uuid = $1{lock_clause}", str(task_uuid)
         )
     )
+
+
+async def get_tasks(conn: Connection, task_ids: Iterable[int]) -> dict[int, TaskRow]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM tasks WHERE id = ANY($1::int[])", sorted(set(task_ids))
+    )
+    return {r["id"]: TaskRow.of(r) for r in rows}
 
 
 async def find_by_job_key(
@@ -342,24 +367,8 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
         _count_transition(task, before, state)
     if not event_rows:
         return 0
-    # New events only (a redelivery inserts nothing) make webhook deliveries.
     inserted = await conn.fetchval(
-        f"""WITH batch AS (
-               SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
-                                    $6::float8[], $7::jsonb[], $8::timestamptz[], $9::int[],
-                                    $10::text[])
-                   AS b(task_id, attempt, seq, event_type, status, progress, payload,
-                        occurred_at, owner_id, hook)),
-           new AS (
-               INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
-                                        payload, occurred_at)
-               SELECT task_id, attempt, seq, event_type, status, progress, payload, occurred_at
-               FROM batch
-               ON CONFLICT DO NOTHING
-               RETURNING id, task_id, attempt, seq),
-           {EVENT_DELIVERIES}
-           SELECT count(*) FROM new""",
-        *(list(column) for column in zip(*event_rows, strict=True)),
+        INSERT_EVENTS, *(list(column) for column in zip(*event_rows, strict=True))
     )
     await _write_states(conn, changed)
     return int(inserted)

@@ -46,8 +46,10 @@ def parse_url(url: str) -> Target:
     would show in every listing), at most 2,000 characters."""
     if len(url) > MAX_URL_LENGTH:
         raise Refused(f"the URL is longer than {MAX_URL_LENGTH} characters")
+    if any(ord(c) < 33 or ord(c) == 127 for c in url):
+        raise Refused("the URL may not hold spaces or control characters (percent-encode them)")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise Refused(f"not a valid URL: {exc}") from None
@@ -60,7 +62,7 @@ def parse_url(url: str) -> Target:
     if parts.fragment:
         raise Refused("the URL may not have a fragment (#...)")
     return Target(
-        url=url.strip(),
+        url=url,
         scheme=parts.scheme,
         host=parts.hostname,
         port=port or (443 if parts.scheme == "https" else 80),
@@ -129,6 +131,8 @@ async def resolve(host: str, port: int, *, within: float) -> list[IPAddress]:
         )
     except (OSError, TimeoutError) as exc:
         raise Refused(f"the host {host} does not resolve: {exc or 'timed out'}") from None
+    except ValueError as exc:  # a name that cannot be looked up (IDNA, a NUL byte)
+        raise Refused(f"the host {host!r} is not a valid name: {exc}") from None
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 

@@ -3,7 +3,9 @@ Deliveries are made and sent by the tracker (see waybill_shared.webhooks)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, FastAPI, Header
 
 from waybill_gateway.api.common import IdPath, PageDep, paginated
 from waybill_gateway.deps import CurrentUser, DbDep, SettingsDep, TransactionDep
@@ -16,6 +18,7 @@ from waybill_gateway.schemas import (
 )
 from waybill_gateway.services import webhooks
 from waybill_shared.db.pg import Record
+from waybill_shared.webhooks.payload import WebhookMessage
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"])
 
@@ -101,3 +104,24 @@ async def list_deliveries(
         conn, user, webhook_id, limit=page.limit, offset=page.offset
     )
     return page.answer([delivery_out(r) for r in records], total)
+
+
+def describe_deliveries(app: FastAPI) -> None:
+    """What Waybill POSTs to a subscription's URL (OpenAPI 3.1 `webhooks`)."""
+
+    @app.webhooks.post("task-event", tags=["webhooks"], status_code=204)
+    def task_event(
+        body: WebhookMessage,
+        webhook_id: Annotated[str, Header(description="the message, the same on every attempt")],
+        webhook_timestamp: Annotated[str, Header(description="when sent, in Unix seconds")],
+        webhook_signature: Annotated[
+            str,
+            Header(
+                description="`v1,` and base64 of HMAC-SHA256 over `id.timestamp.body`, keyed "
+                "with the secret's bytes (base64 after `whsec_`)"
+            ),
+        ],
+    ) -> None:
+        """A task event you subscribed to, or a test. Answer 2xx within the timeout
+        (10 s): anything else, or no answer, is retried with backoff for 24 hours.
+        Deliveries are at least once: drop a `webhook-id` you have already seen."""
