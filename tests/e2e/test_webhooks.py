@@ -156,6 +156,11 @@ def test_signed_delivery_retried_until_the_receiver_takes_it(
         assert zipfile.ZipFile(io.BytesIO(package.content)).namelist()
 
         assert deliveries(user, unheard["id"]) == []
+        tracker_metrics = httpx.get(
+            f"http://127.0.0.1:{stack.services['tracker'].port}/metrics", timeout=10
+        ).text
+        assert 'waybill_webhook_attempts_total{outcome="retry"}' in tracker_metrics
+        assert 'waybill_webhook_attempts_total{outcome="delivered"}' in tracker_metrics
         assert user.get(f"/api/webhooks/{hook['id']}").json()["consecutive_failures"] == 0
 
 

@@ -17,6 +17,7 @@ import structlog
 from aiohttp.abc import AbstractResolver, ResolveResult
 from standardwebhooks.webhooks import Webhook
 
+from waybill_shared import metrics
 from waybill_shared.clock import utcnow
 from waybill_shared.db.pg import Pool, Record, from_json
 from waybill_shared.runtime import Runtime
@@ -204,6 +205,9 @@ class Deliveries:
             disabled = await repository.record_outcomes(
                 conn, outcomes, disable_after=settings.webhook_disable_after_failures
             )
+        for outcome in outcomes:
+            label = "delivered" if outcome.ok else "retry" if outcome.retry_at else "failed"
+            metrics.WEBHOOK_ATTEMPTS.labels(outcome=label).inc()
         for record in disabled:
             log.warning(
                 "webhook subscription disabled",
