@@ -246,8 +246,10 @@ CASES: list[Case] = [
     # --- batch exports -------------------------------------------------------------------
     listing("export_job", "list", "/api/data-export/jobs", contains("export_job")),
     listing("export_job", "statistics", "/api/data-export/statistics", counts_jobs),
+    anyone("export format", "list with their options", "GET", "/api/data-export/formats", 200),
     own("export_job", "read", "GET", "/api/data-export/jobs/{export_job}", 200),
     own("export_job", "read its events", "GET", "/api/data-export/jobs/{export_job}/events", 200),
+    own("export_job", "follow its stream", "GET", "/api/data-export/jobs/{export_job}/stream", 200),
     own("export_job", "cancel", "POST", "/api/data-export/jobs/{export_job}/cancel", 200,
         fresh="queued_export", probe="/api/data-export/jobs/{export_job}"),
     own("export_job", "delete", "DELETE", "/api/data-export/jobs/{export_job}", 204,
@@ -277,10 +279,13 @@ CASES: list[Case] = [
     own("workflow", "download (gxformat2)", "GET", "/api/workflows/{workflow}/download?format=format2", 200),
     own("extraction_task", "state", "GET", "/api/tasks/{extraction_task}/state", 200),
     own("extraction_task", "result", "GET", "/api/tasks/{extraction_task}/result", 200),
+    own("extraction_task", "follow its stream", "GET", "/api/tasks/{extraction_task}/stream", 200),
     own("history_export_task", "state", "GET", "/api/tasks/{history_export_task}/state", 200),
     own("history_export_task", "result", "GET", "/api/tasks/{history_export_task}/result", 200),
+    own("history_export_task", "follow its stream", "GET", "/api/tasks/{history_export_task}/stream", 200),
     own("data_export_task", "state", "GET", "/api/tasks/{data_export_task}/state", 200),
     own("data_export_task", "result", "GET", "/api/tasks/{data_export_task}/result", 200),
+    own("data_export_task", "follow its stream", "GET", "/api/tasks/{data_export_task}/stream", 200),
 
     # --- webhooks --------------------------------------------------------------------------
     anyone("webhook", "subscribe", "POST", "/api/webhooks", 201,

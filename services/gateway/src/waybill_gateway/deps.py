@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from waybill_shared.db.pg import Connection, Pool
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
+from waybill_shared.tasks.notify import TaskListener
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -33,6 +34,11 @@ async def get_storage(runtime: RuntimeDep) -> Storage:
 async def get_relay(request: Request) -> OutboxRelay:
     relay: OutboxRelay = request.app.state.relay
     return relay
+
+
+async def get_task_listener(request: Request) -> TaskListener:
+    listener: TaskListener = request.app.state.task_listener
+    return listener
 
 
 async def get_gateway_settings(request: Request) -> GatewaySettings:
@@ -74,6 +80,14 @@ DbDep = Annotated[Pool, Depends(get_pool)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]
+ListenerDep = Annotated[TaskListener, Depends(get_task_listener)]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        description="the `id` of the last event received: a reconnection resumes after it",
+    ),
+]
 
 
 # Declared as security schemes (Swagger's Authorize); either header carries the key,

@@ -4,9 +4,13 @@ mapping, metrics and probes."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import signal
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Any
 
 import asyncpg
@@ -19,7 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from waybill_gateway import openapi
+from waybill_gateway import openapi, web_ui
 from waybill_gateway.api import (
     admin,
     catalog,
@@ -43,6 +47,7 @@ from waybill_shared.errors import is_unavailable
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, freeze_startup_heap, probe_routes
 from waybill_shared.storage import ObjectMissing, TooLarge
+from waybill_shared.tasks.notify import TaskListener
 from waybill_shared.telemetry import otlp_enabled
 
 log = structlog.get_logger(__name__)
@@ -66,6 +71,18 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             runtime.db, runtime.broker, interval=settings.outbox_relay_interval_seconds
         )
         app.state.relay = relay
+        # One LISTEN connection wakes every event stream of this process.
+        listener = TaskListener(
+            functools.partial(
+                asyncpg.connect,
+                pg.dsn(settings),
+                server_settings={"application_name": LISTENER_NAME},
+            ),
+            check_seconds=settings.task_listener_check_seconds,
+        )
+        app.state.task_listener = listener
+        listening = asyncio.create_task(listener.run())
+        _end_streams_on_exit_signal(listener)
         # The gateway accepts work while the broker is away (the outbox holds it), so
         # it connects in the background instead of refusing to start.
         connecting = asyncio.create_task(runtime.connect_broker(retry_for=float("inf")))
@@ -75,9 +92,10 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            for task in (connecting, relaying):
+            listener.close_streams()
+            for task in (connecting, relaying, listening):
                 task.cancel()
-            await asyncio.gather(connecting, relaying, return_exceptions=True)
+            await asyncio.gather(connecting, relaying, listening, return_exceptions=True)
             await key_pool.close()
             await runtime.close()
             log.info("stopped")
@@ -105,11 +123,37 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     webhooks.describe_deliveries(app)
     for route in probe_routes(runtime):
         app.add_route(route.path, route.endpoint, include_in_schema=False)
+    web_ui.install(app, settings.ui_dir)
     _install_error_handlers(app)
     _install_middleware(app, settings)
     if otlp_enabled():
         FastAPIInstrumentor.instrument_app(app, excluded_urls="livez,healthz,readyz,metrics")
     return app
+
+
+LISTENER_NAME = "waybill-gateway-listener"  # its application_name in pg_stat_activity
+
+
+def _end_streams_on_exit_signal(listener: TaskListener) -> None:
+    """uvicorn waits for open responses before it runs the lifespan's shutdown, and an
+    event stream lasts until its task ends: on SIGTERM/SIGINT the streams end at once
+    (clients resume on another gateway with Last-Event-ID), then uvicorn's own handler
+    runs as before. Not in the main thread (a test client), there are no signals."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if not callable(previous):
+            continue
+
+        def handler(
+            signum: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+        ) -> None:
+            loop.call_soon_threadsafe(listener.close_streams)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
 
 
 class ErrorBody(BaseModel):

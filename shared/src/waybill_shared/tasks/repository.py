@@ -18,6 +18,7 @@ from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import TaskEvent
 from waybill_shared.db.pg import Connection, Record, from_json, to_json
 from waybill_shared.outbox import OUTBOX_COLUMNS, OutboxEntry, Prepared
+from waybill_shared.tasks import notify
 from waybill_shared.tasks.state import TERMINAL, TaskState, fold, next_status, with_status
 from waybill_shared.webhooks.events import kind_of as webhook_kind
 from waybill_shared.webhooks.repository import deliveries_cte
@@ -33,10 +34,11 @@ COLUMNS = (
 EVENT_DELIVERIES = deliveries_cte(
     "new JOIN batch USING (task_id, attempt, seq)", kind="batch.hook", owner="batch.owner_id"
 )
-SYSTEM_EVENT_DELIVERIES = deliveries_cte("new", kind="$8::text", owner="$7::int")
+SYSTEM_EVENT_DELIVERIES = deliveries_cte("new", kind="$9::text", owner="$8::int")
 # A batch of status events, as columns (task id, attempt, seq, event type, status after
-# it, progress, payload, occurred at, owner, webhook kind); the new ones only (a
-# redelivery inserts nothing) make webhook deliveries. Answers how many were new.
+# it, progress, payload, occurred at, owner, webhook kind), then the NOTIFY channel and
+# its payloads; the new ones only (a redelivery inserts nothing) make webhook
+# deliveries. Answers how many were new.
 INSERT_EVENTS = f"""WITH batch AS (
         SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
                              $6::float8[], $7::jsonb[], $8::timestamptz[], $9::int[],
@@ -50,8 +52,9 @@ INSERT_EVENTS = f"""WITH batch AS (
         FROM batch
         ON CONFLICT DO NOTHING
         RETURNING id, task_id, attempt, seq),
-    {EVENT_DELIVERIES}
-    SELECT count(*) FROM new"""
+    {EVENT_DELIVERIES},
+    told AS (SELECT pg_notify($11, p) FROM unnest($12::text[]) AS p)
+    SELECT count(*) FROM new WHERE (SELECT count(*) FROM told) >= 0"""
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,27 @@ async def find_by_job_key(
             job_key,
         )
     )
+
+
+async def get_task_and_last_event(
+    conn: Connection, *, task_id: int | None = None, task_uuid: str | None = None
+) -> tuple[TaskRow, int] | None:
+    """A task (by id or uuid) and the id of its latest event (0 before any), in one
+    statement, so from one snapshot: a task's row and its events are written in one
+    transaction. Its events are inserted under the task's row lock, so their ids grow
+    in commit order: an event stream can resume after one of them."""
+    where, value = ("id = $1", task_id) if task_id is not None else ("uuid = $1", task_uuid)
+    record = await conn.fetchrow(
+        f"""SELECT {COLUMNS}, coalesce((SELECT max(e.id) FROM task_events e
+                                        WHERE e.task_id = tasks.id), 0) AS last_event_id
+            FROM tasks WHERE {where}""",
+        value,
+    )
+    if record is None:
+        return None
+    fields = dict(record)
+    last_event_id = int(fields.pop("last_event_id"))
+    return TaskRow.of(fields), last_event_id
 
 
 @dataclass(frozen=True)
@@ -367,8 +391,13 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
         _count_transition(task, before, state)
     if not event_rows:
         return 0
+    # The NOTIFY rides on the insert (no round trip of its own) and is delivered at
+    # commit: one notice for the batch, naming its tasks (see tasks/notify.py).
     inserted = await conn.fetchval(
-        INSERT_EVENTS, *(list(column) for column in zip(*event_rows, strict=True))
+        INSERT_EVENTS,
+        *(list(column) for column in zip(*event_rows, strict=True)),
+        notify.CHANNEL,
+        notify.payloads(task.id for task, _ in changed),
     )
     await _write_states(conn, changed)
     return int(inserted)
@@ -394,11 +423,13 @@ async def record_system_event(
     if error:
         state = replace(state, error_message=error)
     await conn.execute(
-        f"""WITH new AS (
+        f"""WITH told AS (SELECT pg_notify($7, $1::int::text)),
+           new AS (
                INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
                                         payload, occurred_at)
-               SELECT $1, 0, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6
-               FROM task_events WHERE task_id = $1 AND attempt = 0
+               SELECT $1, 0, (SELECT coalesce(max(seq), 0) + 1 FROM task_events
+                              WHERE task_id = $1 AND attempt = 0), $2, $3, $4, $5, $6
+               FROM told
                RETURNING id, task_id),
            {SYSTEM_EVENT_DELIVERIES}
            SELECT 1""",
@@ -408,6 +439,7 @@ async def record_system_event(
         task.progress,
         to_json({"error": error, **(payload or {})}),
         now,
+        notify.CHANNEL,
         task.owner_id,
         webhook_kind(event, task.status, new),
     )

@@ -117,3 +117,22 @@ def model_response(model: BaseModel, status_code: int = 200) -> Response:
     instead of the model, which FastAPI would validate again against the route's
     response_model (still declared, for the OpenAPI document) before serializing it."""
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+def event_stream(described: str, example: str) -> dict[str, Any]:
+    """Route keyword arguments of an event stream (Server-Sent Events) whose messages'
+    `data` is `described`."""
+    return {
+        "response_class": Response,
+        "responses": {
+            200: {
+                "description": "Server-Sent Events until the terminal state: each "
+                f"message's `data` is {described}, `id` the latest event id, `event` the "
+                "new status or `progress`; a comment every 15 s keeps the connection",
+                "content": {
+                    "text/event-stream": {"schema": {"type": "string"}, "example": example}
+                },
+            },
+            204: {"description": "a reconnection after the terminal state: nothing more comes"},
+        },
+    }

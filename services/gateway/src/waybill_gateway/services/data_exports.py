@@ -17,14 +17,16 @@ from waybill_gateway.schemas import (
 )
 from waybill_gateway.services.catalog import visible_to
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_gateway.services.streams import Snapshot
 from waybill_shared import outbox
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import DataExportRequested
 from waybill_shared.db.models import User
-from waybill_shared.db.pg import Connection, Record, from_json
+from waybill_shared.db.pg import Connection, Pool, Record, from_json
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.storage import Storage
+from waybill_shared.tasks import notify
 from waybill_shared.tasks import repository as tasks
 from waybill_shared.tasks.repository import TaskRow
 from waybill_shared.tasks.retention import expire_artifacts
@@ -200,6 +202,7 @@ async def delete_export(conn: Connection, storage: Storage, *, user: User, job_i
     task = await get_export(conn, user=user, job_id=job_id, lock=True)
     await storage.remove_prefix(f"exports/{task.uuid}/")
     await conn.execute("DELETE FROM tasks WHERE id = $1", task.id)
+    await notify.notify(conn, [task.id])  # its streams end
 
 
 async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
@@ -234,6 +237,20 @@ async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
         total_size_bytes=int(totals["size"]),
         total_files_exported=int(totals["files"]),
     )
+
+
+async def job_snapshot(
+    db: Pool, job_id: int, *, user: User, storage: Storage, url_seconds: int
+) -> Snapshot | None:
+    """The job as its GET answers it, for its event stream; None when it is not there
+    for this user."""
+    async with db.acquire() as conn:
+        found = await tasks.get_task_and_last_event(conn, task_id=job_id)
+    if found is None or found[0].kind != KIND or not visible_to(user, found[0].owner_id):
+        return None
+    task, last_event_id = found
+    body = to_job(task, storage, url_seconds=url_seconds).model_dump_json()
+    return Snapshot(task.id, last_event_id, task.status, body)
 
 
 async def list_events(
