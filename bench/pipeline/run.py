@@ -44,6 +44,7 @@ import asyncpg
 import httpx
 
 from waybill_shared.settings import WaybillSettings
+from waybill_tracker.settings import TrackerSettings
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -80,6 +81,10 @@ TUNED_BY_THE_TESTS = (
 DEFAULTS = {
     f"WAYBILL_{name.upper()}": str(WaybillSettings.model_fields[name].default)
     for name in TUNED_BY_THE_TESTS
+} | {
+    "WAYBILL_WEBHOOK_POLL_SECONDS": str(
+        TrackerSettings.model_fields["webhook_poll_seconds"].default
+    )
 }
 # --limits: "off" turns every rate limit and quota off; "on" checks every rate limit
 # and the stored-bytes and files quotas on every request without reaching any (rates far

@@ -301,6 +301,17 @@ CASES: list[Case] = [
     own("data_export_task", "state", "GET", "/api/tasks/{data_export_task}/state", 200),
     own("data_export_task", "result", "GET", "/api/tasks/{data_export_task}/result", 200),
     own("data_export_task", "follow its stream", "GET", "/api/tasks/{data_export_task}/stream", 200),
+
+    # --- webhooks --------------------------------------------------------------------------
+    anyone("webhook", "subscribe", "POST", "/api/webhooks", 201,
+           body={"url": "http://127.0.0.1:9/hooks", "events": ["all"]}),
+    listing("webhook", "list", "/api/webhooks", contains("webhook")),
+    own("webhook", "read", "GET", "/api/webhooks/{webhook}", 200),
+    own("webhook", "change", "PATCH", "/api/webhooks/{webhook}", 200, body={"events": ["failed"]}),
+    own("webhook", "send a test", "POST", "/api/webhooks/{webhook}/test", 202),
+    own("webhook", "read its deliveries", "GET", "/api/webhooks/{webhook}/deliveries", 200),
+    own("webhook", "delete", "DELETE", "/api/webhooks/{webhook}", 204,
+        fresh="new_webhook", probe="/api/webhooks/{webhook}"),
 ]
 # fmt: on
 
@@ -362,6 +373,13 @@ class World:
 
     def new_file(self) -> int:
         return int(upload(self.clients[OWNER], "doomed.txt", b"to be deleted\n")["id"])
+
+    def new_webhook(self) -> int:
+        hook = self.clients[OWNER].post(
+            "/api/webhooks", json={"url": "http://127.0.0.1:9/doomed", "events": ["all"]}
+        )
+        assert hook.status_code == 201, hook.text
+        return int(hook.json()["id"])
 
     def finished_export(self) -> int:
         owner = self.clients[OWNER]
@@ -518,7 +536,13 @@ def world(stack: Stack) -> Iterator[World]:
         ]
         assert all(k.status_code == 201 for k in keys), [k.text for k in keys]
 
+        webhook = owner.post(
+            "/api/webhooks", json={"url": "http://127.0.0.1:9/hooks", "events": ["completed"]}
+        )
+        assert webhook.status_code == 201, webhook.text
+
         ids = {
+            "webhook": webhook.json()["id"],
             "api_key": keys[0].json()["id"],
             "doomed_key": keys[1].json()["id"],
             "owner_user": owner.get("/api/users/me").json()["id"],

@@ -50,6 +50,8 @@ LISTINGS = {
         stable=False,
     ),
     "/api/service-accounts": Listing("/api/service-accounts", admin=True),
+    "/api/webhooks": Listing("/api/webhooks"),
+    "/api/webhooks/{webhook_id}/deliveries": Listing("/api/webhooks/{webhook}/deliveries"),
 }
 
 
@@ -101,7 +103,22 @@ def world(stack: Stack) -> Iterator[dict[str, Any]]:
                 ),
                 message="three dead letters parked",
             )
-        yield {"user": user, "history": history, "job": jobs[0], "queue": queue}
+        # Three webhooks (nobody listens on port 9), the first with three test deliveries.
+        hooks = [
+            user.post(
+                "/api/webhooks", json={"url": f"http://127.0.0.1:9/{n}", "events": ["failed"]}
+            ).json()["id"]
+            for n in range(3)
+        ]
+        for _ in range(3):
+            assert user.post(f"/api/webhooks/{hooks[0]}/test").status_code == 202
+        yield {
+            "user": user,
+            "history": history,
+            "job": jobs[0],
+            "queue": queue,
+            "webhook": hooks[0],
+        }
 
 
 def park_three(stack: Stack, queue: str) -> None:

@@ -25,6 +25,12 @@ QUEUE_LAG = Histogram(
 )
 BYTES_CONVERTED = Counter("waybill_bytes_converted_total", "Input bytes converted", ["format"])
 DEAD_LETTERS = Counter("waybill_dead_letters_total", "Messages dead-lettered", ["queue"])
+WEBHOOK_ATTEMPTS = Counter(
+    "waybill_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome: delivered, retry (failed, tried again), failed "
+    "(given up)",
+    ["outcome"],
+)
 OUTBOX_PENDING = Gauge("waybill_outbox_pending", "Outbox messages not yet published")
 DEPENDENCY_UP = Gauge(
     "waybill_dependency_up",

@@ -202,6 +202,28 @@ class Api:
         body = _drop_none({"name": name, "description": description})
         return self.json("POST", "/api/projects", json=body)
 
+    # --- webhooks ------------------------------------------------------------------------
+
+    def create_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.json("POST", "/api/webhooks", json=body)
+
+    def webhooks(self, *, limit: int, offset: int, every: bool) -> Page:
+        return self.listing("/api/webhooks", {}, limit=limit, offset=offset, every=every)
+
+    def update_webhook(self, webhook_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.json("PATCH", f"/api/webhooks/{webhook_id}", json=changes)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self.request("DELETE", f"/api/webhooks/{webhook_id}")
+
+    def test_webhook(self, webhook_id: int) -> dict[str, Any]:
+        return self.json("POST", f"/api/webhooks/{webhook_id}/test")
+
+    def webhook_deliveries(self, webhook_id: int, *, limit: int, offset: int, every: bool) -> Page:
+        return self.listing(
+            f"/api/webhooks/{webhook_id}/deliveries", {}, limit=limit, offset=offset, every=every
+        )
+
     # --- batch exports (the seed's Data Export API) ------------------------------------
 
     def create_export(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from waybill_cli import __version__
-from waybill_cli.commands import auth, exports, files, histories, keys, workflows
+from waybill_cli.commands import auth, exports, files, histories, keys, webhooks, workflows
 from waybill_cli.errors import CliError, ExitCode
 
 EPILOG = (
@@ -64,6 +64,7 @@ app.add_typer(exports.export_app, name="export")
 app.add_typer(histories.history_app, name="history")
 app.add_typer(workflows.workflow_app, name="workflow")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -33,6 +33,7 @@ from waybill_gateway.api import (
     service_accounts,
     tasks,
     users,
+    webhooks,
     workflows,
 )
 from waybill_gateway.auth import ApiKeys
@@ -130,6 +131,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(histories.router, responses=ERROR_RESPONSES)
     app.include_router(tasks.router, responses=ERROR_RESPONSES)
     app.include_router(workflows.router, responses=ERROR_RESPONSES)
+    app.include_router(webhooks.router, responses=ERROR_RESPONSES)
+    webhooks.describe_deliveries(app)
     for route in probe_routes(runtime):
         app.add_route(route.path, route.endpoint, include_in_schema=False)
     web_ui.install(app, settings.ui_dir)

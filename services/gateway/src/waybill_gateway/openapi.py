@@ -82,6 +82,12 @@ TAGS: list[dict[str, str]] = [
         "the broker, each as its own AMQP user, and whom each may act for.",
     },
     {
+        "name": "webhooks",
+        "description": "Subscriptions to your tasks' events (completed, failed, cancelled, "
+        "expired, progress), delivered as signed POSTs (Standard Webhooks) and retried with "
+        "backoff; each subscription's delivery log.",
+    },
+    {
         "name": "administration",
         "description": "For administrators: messages the services refused (dead letters), "
         "and replaying them.",
@@ -159,6 +165,13 @@ MAKES: list[Makes] = [
     Makes("post", "/api/data-export/jobs", {"job_id": _id()}, under="/api/data-export/jobs/"),
     Makes("post", "/api/service-accounts", {"account_id": _id()}, under="/api/service-accounts/"),
     Makes("post", "/api/users/me/keys", {"key_id": _id()}, under="/api/users/me/keys/"),
+    Makes("post", "/api/webhooks", {"webhook_id": _id()}, under="/api/webhooks/"),
+    Makes(
+        "post",
+        "/api/webhooks/{webhook_id}/test",
+        {"webhook_id": _id("/webhook_id")},
+        under="/api/webhooks/",
+    ),
     Makes(
         "post",
         "/api/histories/{history_id}/prepare_store_download",

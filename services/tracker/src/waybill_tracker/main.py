@@ -11,6 +11,7 @@ from waybill_shared.runtime import Runtime, serve
 from waybill_tracker.handlers import TrackerHandlers
 from waybill_tracker.service import LeaseSweeper, cleanup_expired, every, reconcile
 from waybill_tracker.settings import TrackerSettings, get_settings
+from waybill_tracker.webhooks import Deliveries
 
 
 async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
@@ -40,6 +41,7 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
         asyncio.create_task(
             every(settings.reconcile_interval_seconds, lambda: reconcile(runtime), "reconcile")
         ),
+        asyncio.create_task(Deliveries(runtime, settings).run()),
     ]
 
 

@@ -1,7 +1,7 @@
 """keys and quotas: named API keys per user; per-user quotas and the bytes a user stores
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0009
 Create Date: 2026-12-05 05:20:00.000000
 
 Every key moves from `users.api_key_hash` into `api_keys` (named "default"; the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0007"
+down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
