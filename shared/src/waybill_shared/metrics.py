@@ -26,3 +26,6 @@ QUEUE_LAG = Histogram(
 BYTES_CONVERTED = Counter("waybill_bytes_converted_total", "Input bytes converted", ["format"])
 DEAD_LETTERS = Counter("waybill_dead_letters_total", "Messages dead-lettered", ["queue"])
 OUTBOX_PENDING = Gauge("waybill_outbox_pending", "Outbox messages not yet published")
+TASK_SUBSCRIBERS = Gauge(
+    "waybill_task_subscribers", "Event streams following a task in this process"
+)
