@@ -36,6 +36,7 @@ class Received:
     id: int
     event: str
     data: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -65,7 +66,7 @@ def follow(
         assert source.response.headers["content-type"].startswith("text/event-stream")
         events: list[Received] = []
         for sse in source.iter_sse():
-            events.append(Received(int(sse.id), sse.event, json.loads(sse.data)))
+            events.append(Received(int(sse.id), sse.event, json.loads(sse.data), time.monotonic()))
             if first_seen is not None:
                 first_seen.set()
             if stop_after is not None and len(events) >= stop_after:
@@ -273,7 +274,12 @@ def test_a_cancelled_job_ends_its_stream_with_cancelled(stack: Stack) -> None:
         path = f"/api/data-export/jobs/{job_id}/stream"
         stream = in_background(user, path)
         assert user.post(f"/api/data-export/jobs/{job_id}/cancel").status_code == 200
+        answered = time.monotonic()
         followed = stream.result()
+        # Woken by the cancel's NOTIFY, not by a keep-alive timeout (15 s) or a poll.
+        latency = followed.events[-1].at - answered
+        print(f"cancelled reached the stream {latency * 1000:.0f} ms after the cancel's answer")
+        assert latency < 3.0
         assert [e.event for e in followed.events] == ["pending", "cancelled"]
         assert followed.events[-1].data["error_message"] == "cancelled by the user"
         assert followed.ended_by_server
