@@ -36,6 +36,7 @@ class Received:
     id: int
     event: str
     data: dict[str, Any]
+    at: float  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -65,7 +66,7 @@ def follow(
         assert source.response.headers["content-type"].startswith("text/event-stream")
         events: list[Received] = []
         for sse in source.iter_sse():
-            events.append(Received(int(sse.id), sse.event, json.loads(sse.data)))
+            events.append(Received(int(sse.id), sse.event, json.loads(sse.data), time.monotonic()))
             if first_seen is not None:
                 first_seen.set()
             if stop_after is not None and len(events) >= stop_after:
@@ -90,9 +91,14 @@ def in_background(client: httpx.Client, path: str) -> Background:
     """Follows a stream in a thread; returns once its first event arrived."""
     out: list[Followed] = []
     first = threading.Event()
-    thread = threading.Thread(
-        target=lambda: out.append(follow(client, path, first_seen=first)), daemon=True
-    )
+
+    def run() -> None:
+        try:
+            out.append(follow(client, path, first_seen=first))
+        except httpx.HTTPError:  # the connection went away under the reader
+            out.append(Followed(0, [], False))
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     assert first.wait(30), "no first event"
     return Background(thread, out)
@@ -221,6 +227,13 @@ def test_a_job_stream_follows_the_job_in_order_to_its_end(stack: Stack) -> None:
         assert len(events) >= 3, events
 
 
+def subscribers(stack: Stack) -> float:
+    """The streams the session's gateway follows tasks for (its metrics)."""
+    metrics = httpx.get(f"{stack.gateway_url}/metrics").text
+    (line,) = [m for m in metrics.splitlines() if m.startswith("waybill_task_subscribers ")]
+    return float(line.split()[1])
+
+
 def test_a_reconnection_resumes_after_the_last_event_id(stack: Stack) -> None:
     with stack.new_user() as user:
         job = three_file_export(user)
@@ -244,13 +257,29 @@ def test_a_reconnection_resumes_after_the_last_event_id(stack: Stack) -> None:
         assert again.ended_by_server
 
 
+def test_a_client_that_goes_away_is_let_go(stack: Stack) -> None:
+    with stack.new_user() as user:
+        job_id = queued_export(stack, user.get("/api/users/me").json()["id"])
+        before = subscribers(stack)
+        stream = in_background(user, f"/api/data-export/jobs/{job_id}/stream")
+        assert subscribers(stack) == before + 1
+        user.close()  # mid-stream: the job is still pending
+        assert not stream.result().ended_by_server
+        wait_for(lambda: subscribers(stack) == before, timeout=10, message="no subscriber left")
+
+
 def test_a_cancelled_job_ends_its_stream_with_cancelled(stack: Stack) -> None:
     with stack.new_user() as user:
         job_id = queued_export(stack, user.get("/api/users/me").json()["id"])
         path = f"/api/data-export/jobs/{job_id}/stream"
         stream = in_background(user, path)
         assert user.post(f"/api/data-export/jobs/{job_id}/cancel").status_code == 200
+        answered = time.monotonic()
         followed = stream.result()
+        # Woken by the cancel's NOTIFY, not by a keep-alive timeout (15 s) or a poll.
+        latency = followed.events[-1].at - answered
+        print(f"cancelled reached the stream {latency * 1000:.0f} ms after the cancel's answer")
+        assert latency < 3.0
         assert [e.event for e in followed.events] == ["pending", "cancelled"]
         assert followed.events[-1].data["error_message"] == "cancelled by the user"
         assert followed.ended_by_server

@@ -23,6 +23,9 @@ QUEUE_LAG = Histogram(
     ["queue"],
     buckets=(0.005, 0.02, 0.1, 0.5, 1, 5, 30, 120, 600),
 )
+TASK_SUBSCRIBERS = Gauge(
+    "waybill_task_subscribers", "Event streams following a task in this process"
+)
 BYTES_CONVERTED = Counter("waybill_bytes_converted_total", "Input bytes converted", ["format"])
 DEAD_LETTERS = Counter("waybill_dead_letters_total", "Messages dead-lettered", ["queue"])
 WEBHOOK_ATTEMPTS = Counter(

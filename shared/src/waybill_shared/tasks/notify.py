@@ -22,6 +22,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from waybill_shared import metrics
 from waybill_shared.db.pg import Connection
 
 log = structlog.get_logger(__name__)
@@ -117,14 +118,16 @@ class TaskListener:
         committed while the caller was reading is not missed."""
         subscription = Subscription(self, task_id)
         self._subscribers.setdefault(task_id, set()).add(subscription)
+        metrics.TASK_SUBSCRIBERS.inc()
         if since is not None and since != self.generation:
             subscription.wake()
         return subscription
 
     def _unsubscribe(self, subscription: Subscription) -> None:
         followers = self._subscribers.get(subscription.task_id)
-        if followers is not None:
+        if followers is not None and subscription in followers:
             followers.discard(subscription)
+            metrics.TASK_SUBSCRIBERS.dec()
             if not followers:
                 del self._subscribers[subscription.task_id]
 

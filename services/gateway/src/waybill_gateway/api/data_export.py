@@ -147,7 +147,12 @@ JOB_STREAM_EXAMPLE = (
 
 
 @router.get(
-    "/jobs/{job_id}/stream", **event_stream("the job, as GET /jobs/{id}", JOB_STREAM_EXAMPLE)
+    "/jobs/{job_id}/stream",
+    **event_stream(
+        "the job, as GET /jobs/{id}",
+        {"$ref": "#/components/schemas/DataExportJob"},
+        JOB_STREAM_EXAMPLE,
+    ),
 )
 async def stream_job(
     job_id: IdPath,

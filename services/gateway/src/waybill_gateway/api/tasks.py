@@ -34,6 +34,18 @@ async def task_result(task_id: str, session: SessionDep, user: CurrentUser) -> d
     return history_exports.task_result(task)
 
 
+# What GET .../result always answers (with what the task made beside it).
+TASK_RESULT: dict[str, Any] = {
+    "type": "object",
+    "required": ["state", "status", "progress", "error"],
+    "properties": {
+        "state": {"type": "string", "enum": ["PENDING", "STARTED", "SUCCESS", "FAILURE"]},
+        "status": {"type": "string"},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "error": {"type": ["string", "null"]},
+    },
+}
+
 TASK_STREAM_EXAMPLE = (
     'event: processing\nid: 52\ndata: {"state": "STARTED", "status": "processing", '
     '"progress": 0, "error": null}\n\n'
@@ -44,7 +56,9 @@ TASK_STREAM_EXAMPLE = (
 
 @router.get(
     "/{task_id}/stream",
-    **event_stream("the task, as GET /api/tasks/{task_id}/result", TASK_STREAM_EXAMPLE),
+    **event_stream(
+        "the task, as GET /api/tasks/{task_id}/result", TASK_RESULT, TASK_STREAM_EXAMPLE
+    ),
 )
 async def stream_task(
     task_id: str,
