@@ -50,6 +50,8 @@ LISTINGS = {
         stable=False,
     ),
     "/api/service-accounts": Listing("/api/service-accounts", admin=True),
+    "/api/users/me/keys": Listing("/api/users/me/keys"),
+    "/api/users/{user_id}/keys": Listing("/api/users/{user_id}/keys", admin=True),
 }
 
 
@@ -101,7 +103,17 @@ def world(stack: Stack) -> Iterator[dict[str, Any]]:
                 ),
                 message="three dead letters parked",
             )
-        yield {"user": user, "history": history, "job": jobs[0], "queue": queue}
+        # Three keys: the user's first, and two more.
+        for name in ("second", "third"):
+            assert user.post("/api/users/me/keys", json={"name": name}).status_code == 201
+        user_id = user.get("/api/users/me").json()["id"]
+        yield {
+            "user": user,
+            "history": history,
+            "job": jobs[0],
+            "queue": queue,
+            "user_id": user_id,
+        }
 
 
 def park_three(stack: Stack, queue: str) -> None:
