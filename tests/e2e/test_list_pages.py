@@ -52,6 +52,8 @@ LISTINGS = {
     "/api/service-accounts": Listing("/api/service-accounts", admin=True),
     "/api/webhooks": Listing("/api/webhooks"),
     "/api/webhooks/{webhook_id}/deliveries": Listing("/api/webhooks/{webhook}/deliveries"),
+    "/api/users/me/keys": Listing("/api/users/me/keys"),
+    "/api/users/{user_id}/keys": Listing("/api/users/{user_id}/keys", admin=True),
 }
 
 
@@ -112,12 +114,17 @@ def world(stack: Stack) -> Iterator[dict[str, Any]]:
         ]
         for _ in range(3):
             assert user.post(f"/api/webhooks/{hooks[0]}/test").status_code == 202
+        # Three keys: the user's first, and two more.
+        for name in ("second", "third"):
+            assert user.post("/api/users/me/keys", json={"name": name}).status_code == 201
+        user_id = user.get("/api/users/me").json()["id"]
         yield {
             "user": user,
             "history": history,
             "job": jobs[0],
             "queue": queue,
             "webhook": hooks[0],
+            "user_id": user_id,
         }
 
 
