@@ -54,6 +54,8 @@ LISTINGS = {
     "/api/webhooks/{webhook_id}/deliveries": Listing("/api/webhooks/{webhook}/deliveries"),
     "/api/users/me/keys": Listing("/api/users/me/keys"),
     "/api/users/{user_id}/keys": Listing("/api/users/{user_id}/keys", admin=True),
+    # A fixed catalogue (more than three items, whatever the world), paged all the same.
+    "/api/data-export/formats": Listing("/api/data-export/formats", key=lambda f: f["name"]),
 }
 
 

@@ -45,11 +45,11 @@ router = APIRouter(prefix="/api/data-export", tags=["data export"])
 FORMATS = [describe_format(name) for name in get_args(ExportFormat)]
 
 
-@router.get("/formats", response_model=list[FormatDescription])
-async def list_formats(_: CurrentUser) -> list[FormatDescription]:
+@router.get("/formats", **paginated(FormatDescription))
+async def list_formats(_: CurrentUser, page: WholePageDep) -> list[FormatDescription]:
     """Every export format with its options (kind, default, choices, bounds) and
-    whether it takes `columns` and `filter`."""
-    return FORMATS
+    whether it takes `columns` and `filter`. A list like every other (whole by default)."""
+    return page.answer(FORMATS[page.offset : page.offset + page.limit], len(FORMATS))
 
 
 @router.post(
