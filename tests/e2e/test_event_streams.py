@@ -131,7 +131,9 @@ def without_links(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def three_file_export(user: httpx.Client) -> dict[str, Any]:
-    rows = "".join(f"g{i},{i},{i * 0.5}\n" for i in range(20_000)).encode()
+    # Large enough that each file takes a visible while (~0.1 s or more): the tracker then
+    # records the files' steps in separate batches, which the stream must show.
+    rows = "".join(f"g{i},{i},{i * 0.5}\n" for i in range(200_000)).encode()
     files = [upload(user, f"counts{i}.csv", b"gene,n,x\n" + rows) for i in range(3)]
     response = user.post(
         "/api/data-export/jobs",
