@@ -3,13 +3,14 @@ extraction service, S3, tracker; the legacy HID form and the extraction summary.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import yaml
 
 from support.provenance import Recorder
-from support.stack import Stack, wait_for
+from support.stack import Stack, s3_client, wait_for
 
 
 def extract(client: Any, body: dict[str, Any], wait: int = 30) -> dict[str, Any]:
@@ -73,6 +74,44 @@ def test_cat1_two_inputs_end_to_end(stack: Stack) -> None:
             user.get(f"/api/tasks/{result['task_id']}/result").json()["workflow_id"]
             == result["workflow_id"]
         )
+
+
+def test_gxformat2_is_made_by_the_extraction_and_served_as_stored(stack: Stack) -> None:
+    """The extraction service stores the gxformat2 form beside the .ga when it
+    extracts; the gateway serves the stored object and makes nothing."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        h = rec.history()
+        a = rec.dataset(h)
+        run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
+        result = extract(
+            user,
+            {"workflow_name": "sorted", "job_ids": [run["jobs"][0]["id"]], "hda_ids": [a["id"]]},
+        )
+        s3 = s3_client(stack.infra)
+        prefix = f"workflows/{result['task_id']}/"
+        # Both documents exist before anyone downloaded either.
+        stored = sorted(
+            str(o.object_name)
+            for o in s3.list_objects(stack.infra.bucket, prefix=prefix, recursive=True)
+        )
+        assert stored == [prefix + "workflow.ga", prefix + "workflow.gxwf.yml"]
+        made = s3.get_object(stack.infra.bucket, prefix + "workflow.gxwf.yml").read()
+        document = yaml.safe_load(made)
+        assert document["class"] == "GalaxyWorkflow" and document["label"] == "sorted"
+        assert [step["tool_id"] for step in document["steps"]] == ["sort1"]
+
+        url = f"/api/workflows/{result['workflow_id']}/download"
+        download = user.get(url, params={"format": "format2"})
+        assert download.status_code == 200
+        assert download.headers["content-type"].startswith("application/x-yaml")
+        assert download.content == made
+        # What is stored is what is served: a changed object is answered as it is.
+        marker = made + b"# served from storage\n"
+        s3.put_object(
+            stack.infra.bucket, prefix + "workflow.gxwf.yml", io.BytesIO(marker), len(marker)
+        )
+        assert user.get(url, params={"format": "format2"}).content == marker
 
 
 def test_without_wait_answers_202_then_completes(stack: Stack) -> None:

@@ -1,6 +1,7 @@
 """One extraction, as a leased task: check the request again (direct publishers get
 the gateway's checks), build the workflow from the provenance graph, store the .ga
-document under a key derived from the task, record the workflow once."""
+document and its gxformat2 form under keys derived from the task, record the
+workflow once."""
 
 from __future__ import annotations
 
@@ -8,23 +9,29 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-
-from waybill_extraction.domain import ProvenanceGraph
-from waybill_extraction.requests import build_document, check_extraction_request
+from waybill_extraction.format2 import format2_yaml
+from waybill_extraction.repository import record_workflow
 from waybill_shared.contracts.messages import ExtractionRequested
-from waybill_shared.db.models import User, Workflow
+from waybill_shared.db.models import User
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import NotFound
+from waybill_shared.extraction.documents import format2_key, ga_key
+from waybill_shared.extraction.domain import ProvenanceGraph
+from waybill_shared.extraction.requests import build_document, check_extraction_request
 from waybill_shared.runtime import Runtime
 from waybill_shared.tasks.repository import TaskRow
 from waybill_shared.tasks.runner import LeasedTask, TaskHandlers, TaskSpec, run_leased_task
 
 
-def document_key(task_uuid: object) -> str:
-    """The .ga document; its gxformat2 form is made beside it on first download."""
-    return f"workflows/{task_uuid}/workflow.ga"
+def _documents(graph: ProvenanceGraph, request: ExtractionRequested) -> tuple[bytes, bytes, int]:
+    """The .ga (JSON) and gxformat2 (YAML) bodies and the step count; blocking, run in
+    one thread hop."""
+    document = build_document(graph, request)
+    return (
+        json.dumps(document, indent=2).encode(),
+        format2_yaml(document),
+        len(document.get("steps", {})),
+    )
 
 
 async def run_extraction(
@@ -43,31 +50,29 @@ async def run_extraction(
             return await check_extraction_request(session, user, request)
 
     async def work(leased: LeasedTask, graph: ProvenanceGraph) -> None:
-        document = await asyncio.to_thread(build_document, graph, request)
+        ga, format2, steps = await asyncio.to_thread(_documents, graph, request)
         leased.check_stop()
-        ga_key = document_key(request.task_id)
-        await runtime.storage.put_bytes(ga_key, json.dumps(document, indent=2).encode())
+        storage_key = ga_key(request.task_id)
+        # Both stored before the row exists, so a workflow that can be found can be
+        # downloaded in either form.
+        await asyncio.gather(
+            runtime.storage.put_bytes(storage_key, ga),
+            runtime.storage.put_bytes(
+                format2_key(storage_key), format2, content_type="application/x-yaml"
+            ),
+        )
         leased.check_stop()
         async with unit_of_work(runtime.sessions) as session:
-            # One workflow per task, whatever the number of attempts.
-            await session.execute(
-                insert(Workflow)
-                .values(
-                    owner_id=request.owner_id,
-                    task_id=leased.task.id,
-                    name=request.workflow_name,
-                    storage_key=ga_key,
-                    step_count=len(document.get("steps", {})),
-                )
-                .on_conflict_do_nothing(index_elements=[Workflow.task_id])
+            workflow_id = await record_workflow(
+                session,
+                owner_id=request.owner_id,
+                task_id=leased.task.id,
+                name=request.workflow_name,
+                storage_key=storage_key,
+                step_count=steps,
             )
-            workflow_id = (
-                await session.execute(select(Workflow.id).where(Workflow.task_id == leased.task.id))
-            ).scalar_one()
         await leased.emitter.emit(
-            "completed",
-            progress=100.0,
-            result={"workflow_id": workflow_id, "steps": len(document.get("steps", {}))},
+            "completed", progress=100.0, result={"workflow_id": workflow_id, "steps": steps}
         )
 
     await run_leased_task(
