@@ -114,6 +114,40 @@ def test_gxformat2_is_made_by_the_extraction_and_served_as_stored(stack: Stack) 
         assert user.get(url, params={"format": "format2"}).content == marker
 
 
+def test_a_workflow_stored_without_gxformat2_gets_it_when_extraction_starts(
+    stack: Stack,
+) -> None:
+    """Workflows extracted before the extraction service made gxformat2 (the gateway
+    made it on first download) still download in both forms: a starting extraction
+    service makes what is missing."""
+    with stack.new_user() as user:
+        rec = Recorder(user)
+        h = rec.history()
+        a = rec.dataset(h)
+        run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
+        result = extract(
+            user,
+            {"workflow_name": "older", "job_ids": [run["jobs"][0]["id"]], "hda_ids": [a["id"]]},
+        )
+        s3 = s3_client(stack.infra)
+        key = f"workflows/{result['task_id']}/workflow.gxwf.yml"
+        s3.remove_object(stack.infra.bucket, key)
+        url = f"/api/workflows/{result['workflow_id']}/download"
+        assert user.get(url, params={"format": "format2"}).status_code == 410
+
+        extraction = stack.infra.service("extraction").start()
+        try:
+            extraction.wait_ready()
+            made = wait_for(
+                lambda: (r := user.get(url, params={"format": "format2"})).status_code == 200 and r,
+                message="the gxformat2 document made at start",
+            )
+        finally:
+            extraction.terminate()
+        assert yaml.safe_load(made.content)["label"] == "older"
+        assert s3.stat_object(stack.infra.bucket, key).content_type == "application/x-yaml"
+
+
 def test_without_wait_answers_202_then_completes(stack: Stack) -> None:
     with stack.new_user() as user:
         rec = Recorder(user)

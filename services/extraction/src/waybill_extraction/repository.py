@@ -1,4 +1,4 @@
-"""The extraction service's own statement: recording the extracted workflow. (Loading
+"""The extraction service's own statements: recording the extracted workflow. (Loading
 the provenance graph is waybill_shared.extraction.repository, shared with the gateway.)"""
 
 from __future__ import annotations
@@ -35,3 +35,11 @@ async def record_workflow(
         await session.execute(select(Workflow.id).where(Workflow.task_id == task_id))
     ).scalar_one()
     return workflow_id
+
+
+async def workflow_storage_keys(session: AsyncSession) -> list[str]:
+    """Every workflow's `.ga` key (all under workflows/)."""
+    keys = await session.execute(
+        select(Workflow.storage_key).where(Workflow.storage_key.startswith("workflows/"))
+    )
+    return list(keys.scalars())

@@ -9,8 +9,10 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
+import structlog
+
 from waybill_extraction.format2 import format2_yaml
-from waybill_extraction.repository import record_workflow
+from waybill_extraction.repository import record_workflow, workflow_storage_keys
 from waybill_shared.contracts.messages import ExtractionRequested
 from waybill_shared.db.models import User
 from waybill_shared.db.session import unit_of_work
@@ -19,8 +21,11 @@ from waybill_shared.extraction.documents import format2_key, ga_key
 from waybill_shared.extraction.domain import ProvenanceGraph
 from waybill_shared.extraction.requests import build_document, check_extraction_request
 from waybill_shared.runtime import Runtime
+from waybill_shared.storage import ObjectMissing
 from waybill_shared.tasks.repository import TaskRow
 from waybill_shared.tasks.runner import LeasedTask, TaskHandlers, TaskSpec, run_leased_task
+
+log = structlog.get_logger(__name__)
 
 
 def _documents(graph: ProvenanceGraph, request: ExtractionRequested) -> tuple[bytes, bytes, int]:
@@ -88,3 +93,37 @@ async def run_extraction(
         ack=ack,
         handlers=TaskHandlers(authorize, work),
     )
+
+
+def _format2_of_ga(ga: bytes) -> bytes:
+    return format2_yaml(json.loads(ga))
+
+
+async def add_missing_format2(runtime: Runtime) -> int:
+    """Workflows extracted before this service made the gxformat2 form (the gateway
+    made it on first download) get it now, so that every workflow downloads in both
+    forms. Once per start: one query and one listing of `workflows/`."""
+    made = 0
+    try:
+        async with runtime.sessions() as session:
+            ga_keys = await workflow_storage_keys(session)
+        wanted = sorted(format2_key(key) for key in ga_keys)
+        present = await runtime.storage.present(wanted, prefix="workflows/")
+        for key in ga_keys:
+            if format2_key(key) in present:
+                continue
+            try:
+                ga = await runtime.storage.get_bytes(key)
+            except ObjectMissing:
+                continue  # the storage reconcile reports it
+            body = await asyncio.to_thread(_format2_of_ga, ga)
+            await runtime.storage.put_bytes(
+                format2_key(key), body, content_type="application/x-yaml"
+            )
+            made += 1
+    except Exception:
+        # Not fatal: extraction works without it, and the next start tries again.
+        log.warning("gxformat2 backfill stopped", made=made, exc_info=True)
+    if made:
+        log.info("gxformat2 documents made for earlier workflows", count=made)
+    return made
