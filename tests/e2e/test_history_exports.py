@@ -13,8 +13,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from support.amqp import publish_command
 from support.provenance import Recorder
-from support.stack import Stack, publish_command, s3_client, wait_for
+from support.stack import Stack, s3_client, wait_task
 
 TASK_EXPORT = "application/vnd.galaxy.task.export+json"
 
@@ -46,17 +47,6 @@ def build_history(rec: Recorder) -> dict[str, Any]:
         }
     )
     return {"history": h, "cat": cat, "mapped": mapped, "a": a}
-
-
-def wait_task(client: httpx.Client, task_id: str) -> str:
-    state: str = wait_for(
-        lambda: (
-            (s := client.get(f"/api/tasks/{task_id}/state").json()) in ("SUCCESS", "FAILURE") and s
-        ),
-        timeout=60,
-        message=f"task {task_id}",
-    )
-    return state
 
 
 def graph(client: httpx.Client, history_id: int) -> dict[str, Any]:
