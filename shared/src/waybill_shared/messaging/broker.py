@@ -1,10 +1,6 @@
-"""A thin layer over aio-pika: connect, find the topology, publish with confirms, consume.
-
-Why not FastStream: we need to dead-letter with a reason (publish to the DLQ ourselves
-with the validation error, then ack), to look at the quorum delivery count, and to ack
-at a point the handler chooses (after a lease is held). Plain aio-pika keeps those in
-view; the AsyncAPI document is generated from the contracts instead (scripts/asyncapi.py).
-"""
+"""A thin layer over aio-pika: connect, find the topology, publish with confirms (as
+this service's principal), consume one by one or in batches, dead-letter with the
+reason. Why this rather than FastStream: docs/DESIGN-NOTES.md, "Messaging"."""
 
 from __future__ import annotations
 
