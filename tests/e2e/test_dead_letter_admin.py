@@ -7,6 +7,7 @@ import time
 import uuid
 
 from support.amqp import publish_command, take_dead_letters
+from support.broker import Principal
 from support.stack import Stack, finished, upload, wait_for
 
 EXPORT = "waybill.data_export.requested.v1"
@@ -32,16 +33,19 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
                 "export_format": "zip",
             }
 
+        def publish(principal: Principal, command: dict[str, object], **options: str) -> None:
+            publish_command(
+                stack.infra,
+                "export.requested",
+                command,
+                message_type=EXPORT,
+                principal=principal,
+                **options,
+            )
+
         # Parked on purpose: published with a wrong content type.
         wrong = str(uuid.uuid4())
-        publish_command(
-            stack.infra,
-            "export.requested",
-            export(wrong),
-            message_type=EXPORT,
-            principal=stack.publisher,
-            content_type="text/plain",
-        )
+        publish(stack.publisher, export(wrong), content_type="text/plain")
         letters = wait_for(
             lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
             message="the parked message listed",
@@ -71,13 +75,7 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
         # existed, then an administrator made the account.
         latecomer = stack.infra.broker.principal("latecomer")
         task_id = str(uuid.uuid4())
-        publish_command(
-            stack.infra,
-            "export.requested",
-            export(task_id),
-            message_type=EXPORT,
-            principal=latecomer,
-        )
+        publish(latecomer, export(task_id))
         letters = wait_for(
             lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
             message="the latecomer's command parked",

@@ -21,6 +21,17 @@ def extract(client: Any, body: dict[str, Any], wait: int = 30) -> dict[str, Any]
     return result
 
 
+def extract_one_sort(client: Any, name: str) -> dict[str, Any]:
+    """A history with one dataset sorted once, extracted as workflow `name`."""
+    rec = Recorder(client)
+    h = rec.history()
+    a = rec.dataset(h)
+    run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
+    return extract(
+        client, {"workflow_name": name, "job_ids": [run["jobs"][0]["id"]], "hda_ids": [a["id"]]}
+    )
+
+
 def test_cat1_two_inputs_end_to_end(stack: Stack) -> None:
     with stack.new_user() as user:
         rec = Recorder(user)
@@ -80,14 +91,7 @@ def test_gxformat2_is_made_by_the_extraction_and_served_as_stored(stack: Stack) 
     """The extraction service stores the gxformat2 form beside the .ga when it
     extracts; the gateway serves the stored object and makes nothing."""
     with stack.new_user() as user:
-        rec = Recorder(user)
-        h = rec.history()
-        a = rec.dataset(h)
-        run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
-        result = extract(
-            user,
-            {"workflow_name": "sorted", "job_ids": [run["jobs"][0]["id"]], "hda_ids": [a["id"]]},
-        )
+        result = extract_one_sort(user, "sorted")
         s3 = s3_client(stack.infra)
         prefix = f"workflows/{result['task_id']}/"
         # Both documents exist before anyone downloaded either.
@@ -121,14 +125,7 @@ def test_a_workflow_stored_without_gxformat2_gets_it_when_extraction_starts(
     made it on first download) still download in both forms: a starting extraction
     service makes what is missing."""
     with stack.new_user() as user:
-        rec = Recorder(user)
-        h = rec.history()
-        a = rec.dataset(h)
-        run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
-        result = extract(
-            user,
-            {"workflow_name": "older", "job_ids": [run["jobs"][0]["id"]], "hda_ids": [a["id"]]},
-        )
+        result = extract_one_sort(user, "older")
         s3 = s3_client(stack.infra)
         key = f"workflows/{result['task_id']}/workflow.gxwf.yml"
         s3.remove_object(stack.infra.bucket, key)
