@@ -28,24 +28,7 @@ def build_history(rec: Recorder) -> dict[str, Any]:
         h, "cat1", {"input1": ("hda", a["id"]), "queries_0|input2": ("hda", b["id"])}, ["out_file1"]
     )
     pair = rec.paired(h)
-    mapped = rec.job(
-        {
-            "history_id": h,
-            "tool_id": "random_lines1",
-            "parameters": {"num_lines": 1},
-            "inputs": [{"name": "input", "src": "hdca", "id": pair["id"]}],
-            "map_over": [{"name": "input", "id": pair["id"]}],
-            "outputs": [
-                {
-                    "name": "out_file1",
-                    "elements": [
-                        {"identifier": "forward", "file_id": rec.file(b"f\n")},
-                        {"identifier": "reverse", "file_id": rec.file(b"r\n")},
-                    ],
-                }
-            ],
-        }
-    )
+    mapped = rec.mapped_over_pair(h, pair["id"], "random_lines1", parameters={"num_lines": 1})
     return {"history": h, "cat": cat, "mapped": mapped, "a": a}
 
 

@@ -294,24 +294,7 @@ def test_extraction_summary_is_galaxys_workflow_extraction_summary(stack: Stack)
             ["out_file1"],
         )
         pair = rec.paired(h)
-        mapped = rec.job(
-            {
-                "history_id": h,
-                "tool_id": "random_lines1",
-                "tool_version": "2.0",
-                "inputs": [{"name": "input", "src": "hdca", "id": pair["id"]}],
-                "map_over": [{"name": "input", "id": pair["id"]}],
-                "outputs": [
-                    {
-                        "name": "out_file1",
-                        "elements": [
-                            {"identifier": "forward", "file_id": rec.file(b"f\n")},
-                            {"identifier": "reverse", "file_id": rec.file(b"r\n")},
-                        ],
-                    }
-                ],
-            }
-        )
+        mapped = rec.mapped_over_pair(h, pair["id"], "random_lines1", tool_version="2.0")
         summary = user.get(f"/api/histories/{h}/extraction_summary")
         assert summary.status_code == 200, summary.text
         data = summary.json()
