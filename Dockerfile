@@ -4,6 +4,15 @@
 # waybill-$SERVICE, installed from uv.lock with nothing else, run as
 # `python -m waybill_<SERVICE with _>`. Compose and Kubernetes probe /readyz and
 # /livez on the service's port (the gateway's 8000, a worker's side port 8001-8003).
+
+# The web UI the gateway serves at / (services/gateway/ui), built from its lock file.
+FROM node:20.19-slim AS ui
+WORKDIR /ui
+COPY services/gateway/ui/package.json services/gateway/ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY services/gateway/ui ./
+RUN npm run build
+
 FROM python:3.11-slim AS build
 ARG SERVICE
 RUN case "$SERVICE" in gateway|export-worker|extraction|tracker) ;; \
@@ -30,8 +39,9 @@ FROM python:3.11-slim
 ARG SERVICE
 RUN useradd --uid 10001 --create-home waybill
 COPY --from=build /app/.venv /app/.venv
+COPY --from=ui /ui/dist /app/ui
 ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 WAYBILL_LOG_FORMAT=json \
-    WAYBILL_SERVICE=$SERVICE
+    WAYBILL_SERVICE=$SERVICE WAYBILL_UI_DIR=/app/ui
 USER 10001
 # sh resolves the module and replaces itself with python, which gets SIGTERM directly.
 CMD ["sh", "-c", "exec python -m \"waybill_$(echo \"$WAYBILL_SERVICE\" | tr - _)\""]

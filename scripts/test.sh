@@ -6,4 +6,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 [ -x scripts/install-deploy-tools.sh ] && bash scripts/install-deploy-tools.sh
+# The web UI's tests drive Debian's chromium headless (tests/ui); no browser is downloaded.
+if ! command -v chromium >/dev/null 2>&1; then
+  source scripts/lib.sh
+  say "installing chromium from apt (for the web UI's tests)"
+  apt_install chromium
+fi
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 uv run --frozen pytest "$@"

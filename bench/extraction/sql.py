@@ -44,7 +44,7 @@ async def load(settings: WaybillSettings, n: int, shape: str) -> None:
     engine = create_engine(settings)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(User), [{"id": 1, "name": "bench", "api_key_hash": "x"}])
+            await conn.execute(insert(User), [{"id": 1, "name": "bench"}])
             await conn.execute(insert(History), [{"id": 1, "owner_id": 1, "name": "bench"}])
             await conn.execute(
                 insert(StoredFile),

@@ -43,6 +43,9 @@ import aiohttp
 import asyncpg
 import httpx
 
+from waybill_shared.settings import WaybillSettings
+from waybill_tracker.settings import TrackerSettings
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -62,15 +65,50 @@ from support.stack import (  # noqa: E402
     stop_infra,
 )
 
-# What `make run` gives a new user (the tests' harness tightens lease and sweep
-# intervals; a benchmark should measure the defaults).
+# What `make run` gives a new user: the tests' harness tightens lease, sweep and
+# reconcile intervals (a reconcile every 2 s lists every artifact), a benchmark
+# measures the defaults, read from the settings so that none is forgotten.
+TUNED_BY_THE_TESTS = (
+    "database_pool_size",
+    "lease_seconds",
+    "max_attempts",
+    "sweep_interval_seconds",
+    "cleanup_interval_seconds",
+    "reconcile_interval_seconds",
+    "service_account_cache_seconds",
+    "shutdown_grace_seconds",
+)
 DEFAULTS = {
-    "WAYBILL_DATABASE_POOL_SIZE": "10",
-    "WAYBILL_LEASE_SECONDS": "30",
-    "WAYBILL_MAX_ATTEMPTS": "3",
-    "WAYBILL_SWEEP_INTERVAL_SECONDS": "5",
-    "WAYBILL_CLEANUP_INTERVAL_SECONDS": "300",
-    "WAYBILL_SHUTDOWN_GRACE_SECONDS": "30",
+    f"WAYBILL_{name.upper()}": str(WaybillSettings.model_fields[name].default)
+    for name in TUNED_BY_THE_TESTS
+} | {
+    "WAYBILL_WEBHOOK_POLL_SECONDS": str(
+        TrackerSettings.model_fields["webhook_poll_seconds"].default
+    )
+}
+# --limits: "off" turns every rate limit and quota off; "on" checks every rate limit
+# and the stored-bytes and files quotas on every request without reaching any (rates far
+# above what this machine does), with no running-exports quota (this phase piles up
+# thousands of unfinished exports of one user, which that quota is there to refuse);
+# "worst" adds a running-exports quota above them all, so each create counts every
+# unfinished export; "default" is what `make run` has.
+RATES_ON = {
+    f"WAYBILL_RATE_LIMIT_{c}_{f}": "1000000"
+    for c in ("READ", "CREATE", "UPLOAD")
+    for f in ("PER_SECOND", "BURST")
+}
+LIMITS: dict[str, dict[str, str]] = {
+    "off": {
+        "WAYBILL_RATE_LIMIT_READ_PER_SECOND": "0",
+        "WAYBILL_RATE_LIMIT_CREATE_PER_SECOND": "0",
+        "WAYBILL_RATE_LIMIT_UPLOAD_PER_SECOND": "0",
+        "WAYBILL_QUOTA_STORED_BYTES": "0",
+        "WAYBILL_QUOTA_RUNNING_EXPORTS": "0",
+        "WAYBILL_MAX_FILES_PER_EXPORT": "0",
+    },
+    "on": {**RATES_ON, "WAYBILL_QUOTA_RUNNING_EXPORTS": "0"},
+    "worst": {**RATES_ON, "WAYBILL_QUOTA_RUNNING_EXPORTS": "1000000"},
+    "default": {},
 }
 SMALL_FILE = b"row of a small text file\n" * 6 + b"last\n"  # ~160 bytes, as in the issue
 
@@ -274,10 +312,10 @@ async def wait_celery_rows(db_url: str, ids: list[str]) -> tuple[float, dict[str
 
 
 class Ours:
-    def __init__(self, servers: Servers) -> None:
+    def __init__(self, servers: Servers, limits: str = "default") -> None:
         self.servers = servers
         self.stack: Stack = start_stack(
-            servers.infra, ("gateway", "tracker", "export-worker"), **DEFAULTS
+            servers.infra, ("gateway", "tracker", "export-worker"), **DEFAULTS, **LIMITS[limits]
         )
         with self.stack.client(ADMIN_KEY) as admin:
             self.key = admin.post("/api/users", json={"name": "bench"}).json()["api_key"]
@@ -820,6 +858,16 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="small counts, to try it out")
     parser.add_argument(
+        "--limits",
+        choices=sorted(LIMITS),
+        # Checked on every request, never reached: the pipeline's own speed, with the
+        # cost of the checks in it. "default" measures make run's limits instead (one
+        # key's burst is then held at 100 creates/s).
+        default="on",
+        help="rate limits and quotas: on (checked, never reached; the default), off, worst, "
+        "default (make run's)",
+    )
+    parser.add_argument(
         "--profile", type=Path, help="py-spy each service during the burst into this directory"
     )
     args = parser.parse_args()
@@ -864,7 +912,7 @@ def main() -> None:
                 )
             )
         if phases & {"burst", "single", "big", "gateway"}:
-            ours = Ours(servers)
+            ours = Ours(servers, args.limits)
             try:
                 if "burst" in phases:
                     ours.burst(min(200, args.jobs), args.concurrency, name="warm-up")

@@ -8,6 +8,7 @@ import json
 import zipfile
 from collections.abc import Callable
 
+import httpx
 import pyarrow.parquet as pq
 
 from support.cli import Waybill, new_key, run_on_terminal
@@ -202,3 +203,30 @@ def test_on_a_terminal_progress_is_drawn_as_bars(waybill: Waybill) -> None:
     assert "━" in terminal and "\x1b[" in terminal  # rich bars, with colours
     assert "100%" in terminal and "one.csv" in terminal and "two.csv" in terminal
     assert "completed" in stdout and "━" not in stdout
+
+
+def stream_requests(stack: Stack) -> float:
+    """How many job streams the gateway answered with 200 so far (its metrics)."""
+    metrics = httpx.get(f"{stack.gateway_url}/metrics").text
+    total = 0.0
+    for line in metrics.splitlines():
+        if (
+            line.startswith("waybill_http_requests_total{")
+            and 'route="/api/data-export/jobs/{job_id}/stream"' in line
+            and 'status="200"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_wait_follows_the_job_s_event_stream(stack: Stack, waybill: Waybill) -> None:
+    """--wait learns of changes from the gateway's stream, not by polling alone."""
+    stored = upload(waybill, "streamed.csv", CSV)
+    before = stream_requests(stack)
+    created = waybill(
+        "export", "create", "--format", "tsv", "--file", str(stored["id"]), "--wait", "--json"
+    )
+    assert created.code == 0, created.stderr
+    assert created.json()["status"] == "completed"
+    # Counted when the stream's response has ended (the server closes it at the end).
+    wait_for(lambda: stream_requests(stack) > before, timeout=10, message="a job stream")

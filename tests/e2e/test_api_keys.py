@@ -20,7 +20,7 @@ def database_text(stack: Stack) -> str:
         conn = await asyncpg.connect(url)
         try:
             rows = []
-            for table in ("users", "tasks", "task_events", "outbox"):
+            for table in ("users", "api_keys", "tasks", "task_events", "outbox"):
                 rows += await conn.fetch(f"SELECT t::text AS row FROM {table} t")
             return "\n".join(r["row"] for r in rows)
         finally:
@@ -59,4 +59,4 @@ def test_keys_are_hashed_and_never_logged(stack: Stack) -> None:
     stored = database_text(stack)
     assert key not in stored and ADMIN_KEY not in stored
     hashes = re.findall(r"\b[0-9a-f]{64}\b", stored)
-    assert hashes, "the users table holds key hashes"
+    assert hashes, "the api_keys table holds key hashes"

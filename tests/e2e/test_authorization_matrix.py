@@ -163,6 +163,21 @@ CASES: list[Case] = [
     admin_only("delete a service account", "DELETE", "/api/service-accounts/{doomed_account}",
                204),
     anyone("user", "who am I", "GET", "/api/users/me", 200),
+    anyone("user", "usage and quotas", "GET", "/api/users/me/usage", 200),
+    anyone("user", "create an API key", "POST", "/api/users/me/keys", 201,
+           body={"name": "authz-{nonce}"}),
+    anyone("user", "list own API keys", "GET", "/api/users/me/keys", 200),
+    # Keys under /me are the caller's own, an administrator's too: the owner's key is
+    # nobody else's to read or revoke there (administrators use /api/users/{id}/keys).
+    Case("api_key", "read", "GET", "/api/users/me/keys/{api_key}",
+         {OWNER: 200, OTHER: 404, ADMIN: 404, ANONYMOUS: 401}),
+    Case("api_key", "revoke", "DELETE", "/api/users/me/keys/{api_key}",
+         {OWNER: 204, OTHER: 404, ADMIN: 404, ANONYMOUS: 401},
+         fresh="new_key", probe="/api/users/me/keys/{api_key}"),
+    admin_only("list a user's API keys", "GET", "/api/users/{owner_user}/keys", 200),
+    admin_only("revoke a user's API key", "DELETE", "/api/users/{owner_user}/keys/{doomed_key}",
+               204),
+    admin_only("set a user's quotas", "PUT", "/api/users/{owner_user}/quotas", 200, body={}),
 
     # --- projects and files (the catalog) ------------------------------------------------
     anyone("project", "create", "POST", "/api/projects", 201, body={"name": "authz"}),
@@ -246,8 +261,10 @@ CASES: list[Case] = [
     # --- batch exports -------------------------------------------------------------------
     listing("export_job", "list", "/api/data-export/jobs", contains("export_job")),
     listing("export_job", "statistics", "/api/data-export/statistics", counts_jobs),
+    anyone("export format", "list with their options", "GET", "/api/data-export/formats", 200),
     own("export_job", "read", "GET", "/api/data-export/jobs/{export_job}", 200),
     own("export_job", "read its events", "GET", "/api/data-export/jobs/{export_job}/events", 200),
+    own("export_job", "follow its stream", "GET", "/api/data-export/jobs/{export_job}/stream", 200),
     own("export_job", "cancel", "POST", "/api/data-export/jobs/{export_job}/cancel", 200,
         fresh="queued_export", probe="/api/data-export/jobs/{export_job}"),
     own("export_job", "delete", "DELETE", "/api/data-export/jobs/{export_job}", 204,
@@ -277,10 +294,24 @@ CASES: list[Case] = [
     own("workflow", "download (gxformat2)", "GET", "/api/workflows/{workflow}/download?format=format2", 200),
     own("extraction_task", "state", "GET", "/api/tasks/{extraction_task}/state", 200),
     own("extraction_task", "result", "GET", "/api/tasks/{extraction_task}/result", 200),
+    own("extraction_task", "follow its stream", "GET", "/api/tasks/{extraction_task}/stream", 200),
     own("history_export_task", "state", "GET", "/api/tasks/{history_export_task}/state", 200),
     own("history_export_task", "result", "GET", "/api/tasks/{history_export_task}/result", 200),
+    own("history_export_task", "follow its stream", "GET", "/api/tasks/{history_export_task}/stream", 200),
     own("data_export_task", "state", "GET", "/api/tasks/{data_export_task}/state", 200),
     own("data_export_task", "result", "GET", "/api/tasks/{data_export_task}/result", 200),
+    own("data_export_task", "follow its stream", "GET", "/api/tasks/{data_export_task}/stream", 200),
+
+    # --- webhooks --------------------------------------------------------------------------
+    anyone("webhook", "subscribe", "POST", "/api/webhooks", 201,
+           body={"url": "http://127.0.0.1:9/hooks", "events": ["all"]}),
+    listing("webhook", "list", "/api/webhooks", contains("webhook")),
+    own("webhook", "read", "GET", "/api/webhooks/{webhook}", 200),
+    own("webhook", "change", "PATCH", "/api/webhooks/{webhook}", 200, body={"events": ["failed"]}),
+    own("webhook", "send a test", "POST", "/api/webhooks/{webhook}/test", 202),
+    own("webhook", "read its deliveries", "GET", "/api/webhooks/{webhook}/deliveries", 200),
+    own("webhook", "delete", "DELETE", "/api/webhooks/{webhook}", 204,
+        fresh="new_webhook", probe="/api/webhooks/{webhook}"),
 ]
 # fmt: on
 
@@ -322,8 +353,22 @@ class World:
         }
 
     # Fresh objects of the owner, for destructive rows.
+    def new_key(self) -> int:
+        created = self.clients[OWNER].post(
+            "/api/users/me/keys", json={"name": f"doomed-{uuid.uuid4().hex[:8]}"}
+        )
+        assert created.status_code == 201, created.text
+        return int(created.json()["id"])
+
     def new_file(self) -> int:
         return int(upload(self.clients[OWNER], "doomed.txt", b"to be deleted\n")["id"])
+
+    def new_webhook(self) -> int:
+        hook = self.clients[OWNER].post(
+            "/api/webhooks", json={"url": "http://127.0.0.1:9/doomed", "events": ["all"]}
+        )
+        assert hook.status_code == 201, hook.text
+        return int(hook.json()["id"])
 
     def finished_export(self) -> int:
         owner = self.clients[OWNER]
@@ -478,7 +523,22 @@ def world(stack: Stack) -> Iterator[World]:
         ]
         assert all(a.status_code == 201 for a in accounts), [a.text for a in accounts]
 
+        keys = [
+            owner.post("/api/users/me/keys", json={"name": f"authz-{what}-{tag}"})
+            for what in ("kept", "doomed")
+        ]
+        assert all(k.status_code == 201 for k in keys), [k.text for k in keys]
+
+        webhook = owner.post(
+            "/api/webhooks", json={"url": "http://127.0.0.1:9/hooks", "events": ["completed"]}
+        )
+        assert webhook.status_code == 201, webhook.text
+
         ids = {
+            "webhook": webhook.json()["id"],
+            "api_key": keys[0].json()["id"],
+            "doomed_key": keys[1].json()["id"],
+            "owner_user": owner.get("/api/users/me").json()["id"],
             "service_account": accounts[0].json()["id"],
             "doomed_account": accounts[1].json()["id"],
             "project": project_id,

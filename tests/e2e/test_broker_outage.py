@@ -33,17 +33,54 @@ from support.stack import (
 @pytest.fixture
 def own_broker_stack(tmp_path: Path) -> Iterator[tuple[RabbitNode, Stack]]:
     node = RabbitNode()
-    node.start()
-    infra = start_infra(tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl)
-    stack = start_stack(infra)
     try:
-        yield node, stack
+        node.start()
+        infra = start_infra(tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl)
+        try:
+            stack = start_stack(infra)
+            try:
+                yield node, stack
+            finally:
+                stack.stop()
+        finally:
+            if not port_open(node.port):
+                node.start()  # to delete what the run made, like any other run
+            stop_infra(infra)
     finally:
-        stack.stop()
-        if not port_open(node.port):
-            node.start()  # to delete what the run made, like any other run
-        stop_infra(infra)
         node.remove()
+
+
+def assert_degraded_without_broker(stack: Stack) -> str:
+    """Without the broker the gateway stays in its Service (its outbox holds the
+    commands) and says it is degraded; every worker leaves its Service. Returns how
+    long the workers took to notice."""
+    started = time.monotonic()
+    gateway = stack.services["gateway"]
+    workers = [s for name, s in stack.services.items() if name != "gateway"]
+    wait_for(
+        lambda: not any(w.ready() for w in workers),
+        timeout=30,
+        message="every worker not ready without the broker",
+    )
+    noticed = time.monotonic() - started
+    for worker in workers:
+        answer = httpx.get(f"http://127.0.0.1:{worker.port}/readyz", timeout=5)
+        assert answer.status_code == 503, (worker.name, answer.text)
+        body = answer.json()
+        assert body["ready"] is False and body["status"] == "unavailable", body
+        assert body["checks"]["broker"].startswith("unavailable"), body
+    base = f"http://127.0.0.1:{gateway.port}"
+    answer = httpx.get(f"{base}/readyz", timeout=5)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["ready"] is True and body["status"] == "degraded", body
+    assert body["checks"]["database"] == "ok", body
+    assert body["checks"]["broker"].startswith("degraded"), body
+    scraped = httpx.get(f"{base}/metrics", timeout=5).text
+    assert "waybill_degraded 1.0" in scraped
+    assert 'waybill_dependency_up{dependency="broker"} 0.0' in scraped
+    assert 'waybill_dependency_up{dependency="database"} 1.0' in scraped
+    return f"workers not ready {noticed:.1f} s after the broker stopped, gateway ready (degraded)"
 
 
 @pytest.mark.slow
@@ -77,6 +114,7 @@ def test_broker_restart_while_requests_arrive(
         )
         assert history_export.status_code == 202, history_export.text
         assert extraction.status_code == 202, extraction.text
+        readiness = assert_degraded_without_broker(stack)
         while time.monotonic() - down_at < 8:
             responses["during"].append(
                 create_export(user, f"during {len(responses['during'])}", file_ids, "parquet")
@@ -84,6 +122,9 @@ def test_broker_restart_while_requests_arrive(
             time.sleep(0.4)
         node.start()
         up_at = time.monotonic()
+        for service in stack.services.values():
+            service.wait_ready(timeout=60)
+        ready_again = time.monotonic() - up_at
         responses["after"] = [
             create_export(user, f"after {i}", file_ids, "parquet") for i in range(6)
         ]
@@ -117,7 +158,8 @@ def test_broker_restart_while_requests_arrive(
         print(
             f"broker down {up_at - down_at:.1f} s; {len(accepted)} accepted "
             f"({len(responses['during'])} during the outage) and 2 other tasks, {refused} refused; "
-            f"all completed {recovered:.1f} s after the broker was back"
+            f"all completed {recovered:.1f} s after the broker was back; {readiness}; "
+            f"every service ready again {ready_again:.1f} s after the broker was back"
         )
 
         # Nothing half-made: exactly the accepted jobs exist, each completed once.

@@ -50,6 +50,12 @@ LISTINGS = {
         stable=False,
     ),
     "/api/service-accounts": Listing("/api/service-accounts", admin=True),
+    "/api/webhooks": Listing("/api/webhooks"),
+    "/api/webhooks/{webhook_id}/deliveries": Listing("/api/webhooks/{webhook}/deliveries"),
+    "/api/users/me/keys": Listing("/api/users/me/keys"),
+    "/api/users/{user_id}/keys": Listing("/api/users/{user_id}/keys", admin=True),
+    # A fixed catalogue (more than three items, whatever the world), paged all the same.
+    "/api/data-export/formats": Listing("/api/data-export/formats", key=lambda f: f["name"]),
 }
 
 
@@ -101,7 +107,27 @@ def world(stack: Stack) -> Iterator[dict[str, Any]]:
                 ),
                 message="three dead letters parked",
             )
-        yield {"user": user, "history": history, "job": jobs[0], "queue": queue}
+        # Three webhooks (nobody listens on port 9), the first with three test deliveries.
+        hooks = [
+            user.post(
+                "/api/webhooks", json={"url": f"http://127.0.0.1:9/{n}", "events": ["failed"]}
+            ).json()["id"]
+            for n in range(3)
+        ]
+        for _ in range(3):
+            assert user.post(f"/api/webhooks/{hooks[0]}/test").status_code == 202
+        # Three keys: the user's first, and two more.
+        for name in ("second", "third"):
+            assert user.post("/api/users/me/keys", json={"name": name}).status_code == 201
+        user_id = user.get("/api/users/me").json()["id"]
+        yield {
+            "user": user,
+            "history": history,
+            "job": jobs[0],
+            "queue": queue,
+            "webhook": hooks[0],
+            "user_id": user_id,
+        }
 
 
 def park_three(stack: Stack, queue: str) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 import zipfile
 from typing import Any
 
@@ -63,6 +64,7 @@ def test_exports_and_uploads_survive_a_restart_of_the_s3_server(stack: Stack) ->
         uploaded = upload(client, "counts.csv", data)
         job = _completed_export(client, "before the restart", [uploaded["id"]])
 
+        stopped_at = time.monotonic()
         stack.infra.stop_s3()
         stack.infra.start_s3()
 
@@ -72,6 +74,10 @@ def test_exports_and_uploads_survive_a_restart_of_the_s3_server(stack: Stack) ->
         again = client.get(f"/api/data-export/jobs/{job['id']}").json()
         assert again["status"] == "completed"
         assert _zip_member(again["download_url"], "counts.csv") == data
+        print(
+            f"S3 server restarted: the upload and the export's artifact served again "
+            f"{time.monotonic() - stopped_at:.1f} s after the stop, byte for byte"
+        )
 
 
 def test_a_completed_export_whose_artifact_vanished_is_expired(stack: Stack) -> None:
@@ -90,7 +96,12 @@ def test_a_completed_export_whose_artifact_vanished_is_expired(stack: Stack) -> 
             now: dict[str, Any] = client.get(f"/api/data-export/jobs/{job['id']}").json()
             return now if now["status"] == "expired" else None
 
+        removed_at = time.monotonic()
         now = wait_for(expired, timeout=30, message="the reconcile to expire the job")
+        print(
+            f"artifact removed behind Waybill's back: the job expired with a clear error "
+            f"{time.monotonic() - removed_at:.1f} s later (reconcile every 2 s)"
+        )
         assert now["download_url"] is None
         assert GONE in now["error_message"]
         # The file it was made from is untouched.

@@ -18,9 +18,7 @@ N = 1000
 
 async def _populate(session: AsyncSession) -> int:
     user_id = (
-        await session.execute(
-            insert(User).values(name="n-plus-one", api_key_hash="x" * 64).returning(User.id)
-        )
+        await session.execute(insert(User).values(name="n-plus-one").returning(User.id))
     ).scalar_one()
     history_id = (
         await session.execute(

@@ -99,6 +99,7 @@ CREATES = {
     ),
     ("post", "/api/jobs"): ("get", "/api/jobs/{job_id}", "job_id"),
     ("post", "/api/data-export/jobs"): ("delete", "/api/data-export/jobs/{job_id}", "job_id"),
+    ("post", "/api/users/me/keys"): ("delete", "/api/users/me/keys/{key_id}", "key_id"),
     ("post", "/api/service-accounts"): (
         "delete",
         "/api/service-accounts/{account_id}",
@@ -115,6 +116,12 @@ CREATES = {
         "task_id",
     ),
     ("post", "/api/histories/from_store_async"): ("get", "/api/tasks/{task_id}/result", "task_id"),
+    ("post", "/api/webhooks"): ("delete", "/api/webhooks/{webhook_id}", "webhook_id"),
+    ("post", "/api/webhooks/{webhook_id}/test"): (
+        "get",
+        "/api/webhooks/{webhook_id}/deliveries",
+        "webhook_id",
+    ),
     ("post", "/api/workflows/extract"): ("get", "/api/workflows/{workflow_id}", "workflow_id"),
     ("post", "/api/histories/{history_id}/extract_workflow"): (
         "get",

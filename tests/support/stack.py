@@ -213,6 +213,12 @@ class Infra:
             WAYBILL_SERVICE_ACCOUNT_CACHE_SECONDS="1",
             WAYBILL_SHUTDOWN_GRACE_SECONDS="10",
             WAYBILL_WORK_DIR=str(self.workdir / "scratch"),
+            # Webhooks retried within a second or so, disabled after 12 failures in a row.
+            WAYBILL_WEBHOOK_POLL_SECONDS="0.1",
+            WAYBILL_WEBHOOK_TIMEOUT_SECONDS="3",
+            WAYBILL_WEBHOOK_RETRY_BASE_SECONDS="0.3",
+            WAYBILL_WEBHOOK_RETRY_MAX_SECONDS="1",
+            WAYBILL_WEBHOOK_DISABLE_AFTER_FAILURES="12",
             **self.broker.service_env(name),
         )
         if name == "gateway":
@@ -343,10 +349,14 @@ def start_stack(
     infra: Infra, names: tuple[str, ...] = tuple(SERVICE_MODULES), **overrides: str
 ) -> Stack:
     stack = Stack(infra)
-    for name in names:
-        stack.services[name] = infra.service(name, **overrides).start()
-    for service in stack.services.values():
-        service.wait_ready()
+    try:
+        for name in names:
+            stack.services[name] = infra.service(name, **overrides).start()
+        for service in stack.services.values():
+            service.wait_ready()
+    except BaseException:
+        stack.stop()  # none left running behind a failed start
+        raise
     return stack
 
 

@@ -8,7 +8,8 @@ ignored. Pure pydantic, so the gateway validates without any conversion engine.
 from __future__ import annotations
 
 import codecs
-from typing import Annotated, Any, Literal
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -292,3 +293,94 @@ def _path(loc: tuple[int | str, ...]) -> list[str]:
         if not (holds_filter and part in ("condition", "all", "any")):
             path.append(str(part))
     return path
+
+
+# --- what each format takes, for clients that build a form (GET /api/data-export/formats)
+
+FORMAT_TITLES: dict[str, str] = {
+    "csv": "CSV (comma-separated values)",
+    "tsv": "TSV (tab-separated values)",
+    "json": "JSON (JSON Lines or one array of records)",
+    "excel": "Excel workbook (.xlsx)",
+    "parquet": "Apache Parquet",
+    "hdf5": "HDF5 (a table)",
+    "arrow": "Arrow IPC file (Feather v2)",
+    "orc": "Apache ORC",
+    "avro": "Avro object container file",
+    "netcdf": "netCDF-4 (numeric tables)",
+    "zip": "ZIP of the files as they are (no conversion)",
+}
+
+
+class OptionField(BaseModel):
+    """One option of a format, as a form shows it: `kind` is boolean, integer, text,
+    choice (one of `choices`) or integer_pair (`[row, col]`, or null)."""
+
+    name: str
+    kind: Literal["boolean", "integer", "text", "choice", "integer_pair"]
+    default: Any
+    nullable: bool = False
+    choices: list[str] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+
+
+class FormatDescription(BaseModel):
+    """An export format: its options, and whether it takes `columns` and `filter`."""
+
+    name: str
+    title: str
+    columns_and_filter: bool
+    options: list[OptionField]
+
+
+def describe_format(export_format: str) -> FormatDescription:
+    """What `export_options` of this format takes, read from its options model (so a
+    form built from it offers exactly what the API accepts)."""
+    model = options_model(export_format)
+    if model is None:
+        raise ValueError(f"unknown export format {export_format!r}")
+    tabular = issubclass(model, _TableOptions)
+    fields = [
+        _option_field(name, info)
+        for name, info in model.model_fields.items()
+        if not (tabular and name in _TableOptions.model_fields)
+    ]
+    return FormatDescription(
+        name=export_format,
+        title=FORMAT_TITLES[export_format],
+        columns_and_filter=tabular,
+        options=fields,
+    )
+
+
+def _option_field(name: str, info: Any) -> OptionField:
+    annotation, nullable = info.annotation, False
+    if get_origin(annotation) in (Union, types.UnionType):
+        members = [a for a in get_args(annotation) if a is not type(None)]
+        nullable = len(members) < len(get_args(annotation))
+        (annotation,) = members
+    bounds: dict[str, int] = {}
+    for constraint in info.metadata:
+        for attribute, key in (
+            ("ge", "minimum"),
+            ("le", "maximum"),
+            ("min_length", "min_length"),
+            ("max_length", "max_length"),
+        ):
+            if getattr(constraint, attribute, None) is not None:
+                bounds[key] = getattr(constraint, attribute)
+    field = {"name": name, "default": info.default, "nullable": nullable, **bounds}
+    if get_origin(annotation) is Literal:
+        return OptionField(kind="choice", choices=list(get_args(annotation)), **field)
+    if annotation is bool:
+        return OptionField(kind="boolean", **field)
+    if annotation is int:
+        return OptionField(kind="integer", **field)
+    if annotation is str:
+        return OptionField(kind="text", **field)
+    if get_origin(annotation) is tuple and get_args(annotation) == (int, int):
+        return OptionField(kind="integer_pair", **field)
+    raise TypeError(f"no form field for option {name!r} ({annotation!r})")

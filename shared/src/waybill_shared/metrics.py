@@ -23,6 +23,25 @@ QUEUE_LAG = Histogram(
     ["queue"],
     buckets=(0.005, 0.02, 0.1, 0.5, 1, 5, 30, 120, 600),
 )
+TASK_SUBSCRIBERS = Gauge(
+    "waybill_task_subscribers", "Event streams following a task in this process"
+)
 BYTES_CONVERTED = Counter("waybill_bytes_converted_total", "Input bytes converted", ["format"])
 DEAD_LETTERS = Counter("waybill_dead_letters_total", "Messages dead-lettered", ["queue"])
+WEBHOOK_ATTEMPTS = Counter(
+    "waybill_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome: delivered, retry (failed, tried again), failed "
+    "(given up)",
+    ["outcome"],
+)
 OUTBOX_PENDING = Gauge("waybill_outbox_pending", "Outbox messages not yet published")
+DEPENDENCY_UP = Gauge(
+    "waybill_dependency_up",
+    "1 when the backing service answered at the last /readyz or /metrics",
+    ["dependency"],
+)
+DEGRADED = Gauge(
+    "waybill_degraded",
+    "1 when the service is ready but a backing service it can do without is away "
+    "(the gateway without the broker: its outbox holds the commands)",
+)

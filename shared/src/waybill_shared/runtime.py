@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from waybill_shared import metrics
 from waybill_shared.db import pg
 from waybill_shared.db.session import create_engine, create_sessionmaker
 from waybill_shared.logging import configure_logging
@@ -36,6 +37,8 @@ from waybill_shared.telemetry import configure_telemetry
 
 log = structlog.get_logger(__name__)
 
+DEPENDENCIES = frozenset({"database", "broker", "storage"})
+
 
 @dataclass
 class Runtime:
@@ -44,6 +47,10 @@ class Runtime:
     sessions: async_sessionmaker[AsyncSession]
     broker: Broker
     storage: Storage
+    # What the service cannot serve without: /readyz fails without any of them; the
+    # others are reported as degraded (the gateway's outbox holds commands while the
+    # broker is away, so it needs only the database; a worker needs all three).
+    needs: frozenset[str] = DEPENDENCIES
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     _db: pg.Pool | None = None
     _leases: LeaseKeeper | None = None
@@ -96,12 +103,13 @@ class Runtime:
                 await asyncio.sleep(1.0)
 
     @classmethod
-    def create(cls, settings: WaybillSettings) -> Runtime:
+    def create(cls, settings: WaybillSettings, *, needs: frozenset[str] = DEPENDENCIES) -> Runtime:
         configure_logging(settings)
         configure_telemetry(settings.service_name)
         engine = create_engine(settings)
         return cls(
             settings=settings,
+            needs=needs,
             engine=engine,
             sessions=create_sessionmaker(engine),
             broker=Broker(
@@ -109,6 +117,7 @@ class Runtime:
                 Topology(settings.amqp_prefix, settings.amqp_delivery_limit),
                 prefetch=settings.amqp_prefetch,
                 service_users=settings.amqp_service_users,
+                heartbeat=settings.amqp_heartbeat_seconds,
             ),
             storage=Storage(settings),
         )
@@ -132,7 +141,9 @@ class Runtime:
                 log.warning("broker not reachable yet", error=repr(exc))
                 await asyncio.sleep(1.0)
 
-    async def readiness(self) -> dict[str, str]:
+    async def readiness(self) -> Readiness:
+        """Probe every backing service at once (each within 3 s); record the answer in
+        the `waybill_dependency_up` and `waybill_degraded` gauges."""
         checks: dict[str, str] = {}
 
         async def check(name: str, probe: Callable[[], Awaitable[Any]]) -> None:
@@ -140,7 +151,8 @@ class Runtime:
                 await asyncio.wait_for(probe(), timeout=3)
                 checks[name] = "ok"
             except Exception as exc:
-                checks[name] = f"unavailable: {exc!r}"[:200]
+                state = "unavailable" if name in self.needs else "degraded"
+                checks[name] = f"{state}: {exc!r}"[:200]
 
         async def db() -> None:
             async with self.db.acquire() as conn:
@@ -153,7 +165,11 @@ class Runtime:
         await asyncio.gather(
             check("database", db), check("broker", broker), check("storage", self.storage.ping)
         )
-        return checks
+        readiness = Readiness({name: checks[name] for name in sorted(checks)}, self.needs)
+        for name, answer in checks.items():
+            metrics.DEPENDENCY_UP.labels(dependency=name).set(answer == "ok")
+        metrics.DEGRADED.set(readiness.status == "degraded")
+        return readiness
 
     async def close(self) -> None:
         if self._leases is not None:
@@ -162,6 +178,25 @@ class Runtime:
         if self._db is not None:
             await self._db.close()
         await self.engine.dispose()
+
+
+@dataclass(frozen=True)
+class Readiness:
+    checks: dict[str, str]  # dependency: "ok", "unavailable: why" or "degraded: why"
+    needs: frozenset[str]
+
+    @property
+    def ready(self) -> bool:
+        return all(self.checks[name] == "ok" for name in self.needs if name in self.checks)
+
+    @property
+    def status(self) -> str:
+        if not self.ready:
+            return "unavailable"
+        return "ok" if all(v == "ok" for v in self.checks.values()) else "degraded"
+
+    def body(self) -> dict[str, Any]:
+        return {"ready": self.ready, "status": self.status, "checks": self.checks}
 
 
 def freeze_startup_heap() -> None:
@@ -178,18 +213,19 @@ def probe_routes(runtime: Runtime) -> list[Route]:
         return JSONResponse({"status": "alive"})
 
     async def readyz(_: Request) -> Response:
-        checks = await runtime.readiness()
-        ready = all(v == "ok" for v in checks.values())
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        readiness = await runtime.readiness()
+        return JSONResponse(readiness.body(), status_code=200 if readiness.ready else 503)
 
-    async def metrics(_: Request) -> Response:
+    async def metrics_page(_: Request) -> Response:
+        # The dependency gauges as of this scrape, not of the last probe.
+        await runtime.readiness()
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return [
         Route("/livez", livez),
         Route("/healthz", livez),
         Route("/readyz", readyz),
-        Route("/metrics", metrics),
+        Route("/metrics", metrics_page),
     ]
 
 
@@ -226,6 +262,7 @@ async def run_worker(
     await runtime.open_db()
     await runtime.storage.ensure_bucket()
     await runtime.connect_broker()
+    runtime.broker.on_connection_lost(lambda: runtime.leases.give_up_all("lost the broker"))
     background = await start(runtime)
     freeze_startup_heap()
     log.info("service started", worker_id=runtime.worker_id, ops_port=runtime.settings.ops_port)

@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from waybill_shared.webhooks.policy import AddressPolicy
+
 DEV_ADMIN_API_KEY = "waybill-dev-admin-key"
 # The password of every Waybill AMQP user on a development machine (`make run` creates
 # them with it); refused in production.
@@ -58,6 +60,10 @@ class WaybillSettings(BaseSettings):
     # run) can share one broker without seeing each other's messages.
     amqp_prefix: str = "waybill"
     amqp_delivery_limit: int = 5
+    # The AMQP heartbeat timeout negotiated with the broker. A connection that goes
+    # silent (a partition, a black-holed route) is declared dead after three missed
+    # heartbeats, 3 x (this + 1) s (aiormq's rule), and then reconnected.
+    amqp_heartbeat_seconds: int = 15
     amqp_prefetch: int = 4
 
     s3_endpoint: str = "127.0.0.1:9000"
@@ -99,6 +105,11 @@ class WaybillSettings(BaseSettings):
     max_page_size: int = 500
     download_url_seconds: int = 3600
 
+    # Webhooks go to public addresses only, and to these networks (CIDRs) besides;
+    # loopback too in development. Checked when a subscription is made and again at
+    # every delivery (see waybill_shared.webhooks.policy).
+    webhook_allowed_networks: list[str] = []
+
     @model_validator(mode="after")
     def _refuse_dev_secret_in_production(self) -> WaybillSettings:
         if self.environment == "production" and self.admin_api_key == DEV_ADMIN_API_KEY:
@@ -121,6 +132,11 @@ class WaybillSettings(BaseSettings):
                 self.amqp_extraction_user,
                 self.amqp_tracker_user,
             }
+        )
+
+    def webhook_policy(self) -> AddressPolicy:
+        return AddressPolicy.of(
+            self.webhook_allowed_networks, allow_loopback=self.environment == "development"
         )
 
     def allowed_remote_prefixes(self) -> list[str]:

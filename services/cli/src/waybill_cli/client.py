@@ -144,6 +144,19 @@ class Api:
     def me(self) -> dict[str, Any]:
         return self.json("GET", "/api/users/me")
 
+    def keys(self) -> list[dict[str, Any]]:
+        return self.list_all("/api/users/me/keys", {})
+
+    def create_key(self, name: str, expires_at: str | None) -> dict[str, Any]:
+        body = _drop_none({"name": name, "expires_at": expires_at})
+        return self.json("POST", "/api/users/me/keys", json=body)
+
+    def revoke_key(self, key_id: int) -> None:
+        self.request("DELETE", f"/api/users/me/keys/{key_id}")
+
+    def usage(self) -> dict[str, Any]:
+        return self.json("GET", "/api/users/me/usage")
+
     # --- catalog -----------------------------------------------------------------------
 
     def upload(
@@ -188,6 +201,28 @@ class Api:
     def create_project(self, name: str, description: str | None) -> dict[str, Any]:
         body = _drop_none({"name": name, "description": description})
         return self.json("POST", "/api/projects", json=body)
+
+    # --- webhooks ------------------------------------------------------------------------
+
+    def create_webhook(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.json("POST", "/api/webhooks", json=body)
+
+    def webhooks(self, *, limit: int, offset: int, every: bool) -> Page:
+        return self.listing("/api/webhooks", {}, limit=limit, offset=offset, every=every)
+
+    def update_webhook(self, webhook_id: int, changes: dict[str, Any]) -> dict[str, Any]:
+        return self.json("PATCH", f"/api/webhooks/{webhook_id}", json=changes)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        self.request("DELETE", f"/api/webhooks/{webhook_id}")
+
+    def test_webhook(self, webhook_id: int) -> dict[str, Any]:
+        return self.json("POST", f"/api/webhooks/{webhook_id}/test")
+
+    def webhook_deliveries(self, webhook_id: int, *, limit: int, offset: int, every: bool) -> Page:
+        return self.listing(
+            f"/api/webhooks/{webhook_id}/deliveries", {}, limit=limit, offset=offset, every=every
+        )
 
     # --- batch exports (the seed's Data Export API) ------------------------------------
 
@@ -353,7 +388,8 @@ def check(response: httpx.Response) -> None:
     if status == 429:
         retry = response.headers.get("Retry-After")
         after = f"; retry after {retry} s" if retry else ""
-        raise CliError(f"rate limited: {detail}{after}", ExitCode.UNAVAILABLE)
+        what = "over a quota" if "quota" in detail else "rate limited"
+        raise CliError(f"{what}: {detail}{after}", ExitCode.UNAVAILABLE)
     if status >= 500:
         raise CliError(f"the gateway answered {status}: {detail}", ExitCode.UNAVAILABLE)
     raise CliError(detail, ExitCode.FAILED)

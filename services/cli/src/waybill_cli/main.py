@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from waybill_cli import __version__
-from waybill_cli.commands import auth, exports, files, histories, workflows
+from waybill_cli.commands import auth, exports, files, histories, keys, webhooks, workflows
 from waybill_cli.errors import CliError, ExitCode
 
 EPILOG = (
@@ -55,6 +55,7 @@ def _root(
 app.command()(auth.login)
 app.command()(auth.logout)
 app.command()(auth.whoami)
+app.command()(keys.usage)
 app.command()(files.upload)
 app.command()(workflows.extract)
 app.add_typer(files.file_app, name="file")
@@ -62,6 +63,8 @@ app.add_typer(files.project_app, name="project")
 app.add_typer(exports.export_app, name="export")
 app.add_typer(histories.history_app, name="history")
 app.add_typer(workflows.workflow_app, name="workflow")
+app.add_typer(keys.keys_app, name="keys")
+app.add_typer(webhooks.webhooks_app, name="webhooks")
 
 
 def run(argv: list[str] | None = None) -> int:

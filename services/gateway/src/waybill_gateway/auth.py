@@ -2,55 +2,151 @@
 
 A create or a GET would otherwise spend a database round trip on the key alone. The
 cache keeps an answer for `api_key_cache_seconds` (1 s by default), so a key that is
-rotated, revoked or deleted stops working within that time on every replica."""
+revoked or deleted stops working within that time on every replica (at once on the
+replica that revoked it). An expiry is compared with the clock on every request, so
+an expired key is refused at once, cached or not.
+
+When a key was last used is noted in memory on each request and written for every
+key used meanwhile in one statement every `api_key_last_used_seconds` (60 s): at most
+one write per key per interval per replica, none on the request's path."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import structlog
 
 from waybill_shared.db.models import User
-from waybill_shared.db.pg import Pool
+from waybill_shared.db.pg import Pool, Record
 from waybill_shared.security import hash_api_key
 
+log = structlog.get_logger(__name__)
+
 MAX_ENTRIES = 10_000
+
+USER_COLUMNS = (
+    "u.id, u.name, u.is_admin, u.created_at, u.quota_stored_bytes, "
+    "u.quota_running_exports, u.quota_files_per_export"
+)
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """The user a key belongs to, and which of the user's keys it is."""
+
+    user: User
+    key_id: int
+    expires_at: float | None  # seconds since the epoch
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 @dataclass(frozen=True)
 class _Entry:
-    user: User
+    holder: KeyHolder
     until: float
 
 
+def user_of(row: Record) -> User:
+    """A detached User from a row with USER_COLUMNS."""
+    user = User(
+        id=row["id"],
+        name=row["name"],
+        is_admin=row["is_admin"],
+        quota_stored_bytes=row["quota_stored_bytes"],
+        quota_running_exports=row["quota_running_exports"],
+        quota_files_per_export=row["quota_files_per_export"],
+    )
+    user.created_at = row["created_at"]
+    return user
+
+
 class ApiKeys:
-    def __init__(self, pool: Pool, *, ttl_seconds: float) -> None:
+    def __init__(self, pool: Pool, *, ttl_seconds: float, last_used_seconds: float) -> None:
         self.pool = pool
         self.ttl = ttl_seconds
+        self.last_used_seconds = last_used_seconds
         self._cache: dict[str, _Entry] = {}
+        self._used: dict[int, float] = {}  # key id -> when (epoch seconds), not yet written
 
-    async def user(self, key: str) -> User | None:
-        """The key's user (detached from any session), or None for an unknown key."""
+    async def holder(self, key: str) -> KeyHolder | None:
+        """The key's holder, or None for an unknown (or revoked) key. The caller checks
+        `expired`; only a use of a key that has not expired is noted."""
         digest = hash_api_key(key)
         now = time.monotonic()
         entry = self._cache.get(digest)
-        if entry is not None and entry.until > now:
-            return entry.user
+        if entry is None or entry.until <= now:
+            entry = await self._load(digest, now)
+            if entry is None:
+                return None
+        holder = entry.holder
+        wall = time.time()
+        if not holder.expired(wall):
+            self._used[holder.key_id] = wall
+        return holder
+
+    async def _load(self, digest: str, now: float) -> _Entry | None:
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(
-                "SELECT id, name, is_admin, created_at FROM users WHERE api_key_hash = $1",
+                f"""SELECT {USER_COLUMNS}, k.id AS key_id, k.expires_at
+                    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1""",
                 digest,
             )
         if row is None:
             self._cache.pop(digest, None)
             return None
-        user = User(id=row["id"], name=row["name"], is_admin=row["is_admin"], api_key_hash=digest)
-        user.created_at = row["created_at"]
+        expires = row["expires_at"]
+        holder = KeyHolder(
+            user_of(row), row["key_id"], expires.timestamp() if expires is not None else None
+        )
         if len(self._cache) >= MAX_ENTRIES:
             self._cache = {d: e for d, e in self._cache.items() if e.until > now}
             if len(self._cache) >= MAX_ENTRIES:
                 self._cache.clear()
-        self._cache[digest] = _Entry(user, now + self.ttl)
-        return user
+        entry = _Entry(holder, now + self.ttl)
+        self._cache[digest] = entry
+        return entry
 
-    def forget(self) -> None:
-        self._cache.clear()
+    def forget(self, *, key_ids: set[int] | None = None, user_id: int | None = None) -> None:
+        """Drop these keys, or every key of this user, from this replica's cache (every
+        key when neither is given)."""
+        if key_ids is None and user_id is None:
+            self._cache.clear()
+            return
+        self._cache = {
+            d: e
+            for d, e in self._cache.items()
+            if e.holder.key_id not in (key_ids or ()) and e.holder.user.id != user_id
+        }
+
+    async def write_last_used(self) -> None:
+        """One statement for every key used since the last write."""
+        used, self._used = self._used, {}
+        if not used:
+            return
+        try:
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    """UPDATE api_keys k SET last_used_at = v.at
+                       FROM unnest($1::int[], $2::timestamptz[]) AS v(id, at)
+                       WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)""",
+                    list(used),
+                    [datetime.fromtimestamp(t, UTC) for t in used.values()],
+                )
+        except Exception as exc:  # the database away: keep them for the next round
+            log.warning("could not record when keys were last used", error=repr(exc))
+            for key_id, at in used.items():
+                self._used[key_id] = max(at, self._used.get(key_id, 0.0))
+
+    async def record_last_used(self) -> None:
+        """Runs for the gateway's life; writes once more when cancelled (shutdown)."""
+        try:
+            while True:
+                await asyncio.sleep(self.last_used_seconds)
+                await self.write_last_used()
+        finally:
+            await self.write_last_used()

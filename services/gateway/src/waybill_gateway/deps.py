@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.auth import ApiKeys
+from waybill_gateway.ratelimit import RateLimiter, route_class
 from waybill_gateway.settings import GatewaySettings
 from waybill_shared.db.models import User
 from waybill_shared.db.pg import Connection, Pool
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime
 from waybill_shared.storage import Storage
+from waybill_shared.tasks.notify import TaskListener
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -33,6 +36,16 @@ async def get_storage(runtime: RuntimeDep) -> Storage:
 async def get_relay(request: Request) -> OutboxRelay:
     relay: OutboxRelay = request.app.state.relay
     return relay
+
+
+async def get_task_listener(request: Request) -> TaskListener:
+    listener: TaskListener = request.app.state.task_listener
+    return listener
+
+
+async def get_api_keys(request: Request) -> ApiKeys:
+    keys: ApiKeys = request.app.state.api_keys
+    return keys
 
 
 async def get_gateway_settings(request: Request) -> GatewaySettings:
@@ -74,6 +87,18 @@ DbDep = Annotated[Pool, Depends(get_pool)]
 StorageDep = Annotated[Storage, Depends(get_storage)]
 RelayDep = Annotated[OutboxRelay, Depends(get_relay)]
 SettingsDep = Annotated[GatewaySettings, Depends(get_gateway_settings)]
+ListenerDep = Annotated[TaskListener, Depends(get_task_listener)]
+LastEventId = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        description="the `id` of the last event received: a reconnection resumes after it",
+    ),
+]
+ApiKeysDep = Annotated[ApiKeys, Depends(get_api_keys)]
+
+# Where the rate limit's response fields wait in the request's scope for the middleware.
+RATE_LIMIT_FIELDS = "waybill.rate_limit"
 
 
 # Declared as security schemes (Swagger's Authorize); either header carries the key,
@@ -99,12 +124,38 @@ async def get_current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     keys: ApiKeys = request.app.state.api_keys
-    user = await keys.user(key)
-    if user is None:
+    holder = await keys.holder(key)
+    if holder is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "invalid API key", headers={"WWW-Authenticate": "Bearer"}
         )
-    return user
+    if holder.expired(time.time()):
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "this API key has expired",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if limiter.enabled:
+        _limit_rate(request, limiter, holder.key_id)
+    return holder.user
+
+
+def _limit_rate(request: Request, limiter: RateLimiter, key_id: int) -> None:
+    """429 over the key's limit for this route class; otherwise the RateLimit fields
+    go on the response (added by the middleware, whatever the handler answers)."""
+    klass = route_class(request.method, request.scope["path"])
+    decision = limiter.take(key_id, klass, time.monotonic())
+    if decision is None:
+        return
+    if not decision.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit of this API key: {decision.limit} {klass} requests per "
+            f"{decision.window} s; retry in {decision.retry_after} s",
+            headers=decision.headers(),
+        )
+    request.scope[RATE_LIMIT_FIELDS] = decision.headers()
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -30,6 +30,12 @@ task-based exports); workflows extracted from recorded provenance.
   or `X-API-Key: <key>` (Authorize above). No key, or a wrong one: 401.
 - **Errors**: a 4xx or 5xx status with `{"detail": ...}`. An object that does not
   exist and one that is not yours both answer 404.
+- **Rate limits** per key and route class (read, create, upload): every answer
+  carries `RateLimit-Limit`, `RateLimit-Remaining`, `RateLimit-Reset` (IETF draft);
+  over the limit is 429 with `Retry-After`.
+- **Quotas** per user (stored bytes, running exports, files per export):
+  `GET /api/users/me/usage`; over a quota is 413, 429 or 422 naming the quota and by
+  how much.
 - **Lists** take `limit` and `offset` and answer a JSON array: the total is in
   `X-Total-Count`, the neighbouring pages in `Link` (rel="next", rel="prev").
 - **Ids** are integers; times ISO 8601 in UTC.
@@ -39,7 +45,11 @@ The guide for people is `docs/API.md` in the repository; this document is
 """
 
 TAGS: list[dict[str, str]] = [
-    {"name": "users", "description": "Who you are; administrators create users and keys."},
+    {
+        "name": "users",
+        "description": "Who you are, your API keys and your usage; administrators create "
+        "users, list and revoke anyone's keys and set quotas.",
+    },
     {
         "name": "catalog",
         "description": "Projects and files: uploads stream to storage, with size, "
@@ -70,6 +80,12 @@ TAGS: list[dict[str, str]] = [
         "name": "service accounts",
         "description": "For administrators: the systems that publish commands straight to "
         "the broker, each as its own AMQP user, and whom each may act for.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Subscriptions to your tasks' events (completed, failed, cancelled, "
+        "expired, progress), delivered as signed POSTs (Standard Webhooks) and retried with "
+        "backoff; each subscription's delivery log.",
     },
     {
         "name": "administration",
@@ -148,6 +164,14 @@ MAKES: list[Makes] = [
     ),
     Makes("post", "/api/data-export/jobs", {"job_id": _id()}, under="/api/data-export/jobs/"),
     Makes("post", "/api/service-accounts", {"account_id": _id()}, under="/api/service-accounts/"),
+    Makes("post", "/api/users/me/keys", {"key_id": _id()}, under="/api/users/me/keys/"),
+    Makes("post", "/api/webhooks", {"webhook_id": _id()}, under="/api/webhooks/"),
+    Makes(
+        "post",
+        "/api/webhooks/{webhook_id}/test",
+        {"webhook_id": _id("/webhook_id")},
+        under="/api/webhooks/",
+    ),
     Makes(
         "post",
         "/api/histories/{history_id}/prepare_store_download",

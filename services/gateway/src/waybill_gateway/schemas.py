@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from waybill_shared.contracts.messages import ExportFormat, HistoryStoreFormat, TaskStatus
 from waybill_shared.contracts.types import DbId
 from waybill_shared.principals import PRINCIPAL_NAME, ActsFor
+from waybill_shared.webhooks.policy import parse_url
+from waybill_shared.webhooks.secrets import check_secret
 
 Progress = Annotated[
     int,
@@ -61,6 +63,53 @@ class UserOut(BaseModel):
     id: int
     name: str
     is_admin: bool
+
+
+class ApiKeyCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"name": "laptop", "expires_at": "2027-06-30T00:00:00Z"}]}
+    )
+    name: str = Field(min_length=1, max_length=200, description="unique among the user's keys")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="refused from this moment (with a time zone); none: never"
+    )
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None = Field(
+        description="recorded at most once a minute (`api_key_last_used_seconds`)"
+    )
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="the key itself: shown this once, stored only as a digest")
+
+
+class QuotaUse(BaseModel):
+    used: int
+    limit: int | None = Field(description="null: no quota")
+
+
+class UsageOut(BaseModel):
+    stored_bytes: QuotaUse = Field(description="live uploads plus completed export artifacts")
+    running_exports: QuotaUse = Field(description="batch exports pending or running")
+    files_per_export: int | None = Field(description="the most files one export may name")
+
+
+class QuotasUpdate(Strict):
+    """A user's own quotas (administrators); null: the deployment's default, 0: none."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"stored_bytes": 10737418240, "running_exports": 20}]}
+    )
+    stored_bytes: int | None = Field(default=None, ge=0, le=2**62)
+    running_exports: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    files_per_export: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
 
 class ServiceAccountCreate(Strict):
@@ -597,3 +646,103 @@ class ReplayRequest(Strict):
 
 class ReplayResult(BaseModel):
     replayed: int
+
+
+# --- webhooks ------------------------------------------------------------------------
+
+WebhookEventKind = Literal["completed", "failed", "cancelled", "expired", "progress", "all"]
+WEBHOOK_URL = Field(
+    min_length=1,
+    max_length=2000,
+    description="where deliveries are POSTed: http or https, a public address unless the "
+    "deployment admits the network (loopback in development); its host must resolve",
+    examples=["https://lims.example.org/hooks/waybill"],
+)
+WEBHOOK_EVENTS = Field(
+    min_length=1,
+    max_length=6,
+    description="which task events: completed, failed, cancelled, expired (the task reached "
+    "that status), progress (it started or moved on), or all",
+)
+WEBHOOK_SECRET = Field(
+    default=None,
+    pattern=r"^whsec_[A-Za-z0-9+/]+={0,2}$",
+    max_length=200,
+    description="the signing secret, 'whsec_' and base64 of 24 to 64 random bytes; "
+    "made for you when absent (and shown once, in the answer)",
+)
+
+
+def _checked_url(url: str | None) -> str | None:
+    return None if url is None else parse_url(url).url
+
+
+def _checked_secret(secret: str | None) -> str | None:
+    return None if secret is None else check_secret(secret)
+
+
+class WebhookCreate(Strict):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"url": "https://lims.example.org/hooks/waybill", "events": ["completed", "failed"]}
+            ]
+        }
+    )
+    url: str = WEBHOOK_URL
+    events: list[WebhookEventKind] = WEBHOOK_EVENTS
+    secret: str | None = WEBHOOK_SECRET
+
+    _url = field_validator("url")(_checked_url)
+    _secret = field_validator("secret")(_checked_secret)
+
+
+class WebhookUpdate(Strict):
+    """Only what is given changes. `enabled: true` turns a disabled subscription on
+    again (its count of failures starts afresh); `secret` replaces the secret."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"enabled": True}]})
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    events: list[WebhookEventKind] | None = Field(default=None, min_length=1, max_length=6)
+    secret: str | None = WEBHOOK_SECRET
+    enabled: bool | None = None
+
+    _url = field_validator("url")(_checked_url)
+    _secret = field_validator("secret")(_checked_secret)
+
+
+class WebhookOut(BaseModel):
+    id: int
+    url: str
+    events: list[str]
+    enabled: bool
+    consecutive_failures: int = Field(description="delivery attempts failed in a row")
+    disabled_reason: str | None = Field(
+        description="why deliveries stopped, when they were stopped for failing"
+    )
+    disabled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="the signing secret, shown this once")
+
+
+class WebhookDeliveryOut(BaseModel):
+    id: int
+    webhook_id: int = Field(description="the subscription")
+    message_id: str = Field(description="the `webhook-id` header, the same on every attempt")
+    event: str = Field(description="completed, failed, cancelled, expired, progress or test")
+    task_id: str | None = Field(description="the task's id (none for a test)")
+    status: Literal["pending", "delivered", "failed"] = Field(
+        description="pending (not yet delivered, retried), delivered, or failed (given up "
+        "after the retry window)"
+    )
+    attempts: int
+    response_code: int | None = Field(description="the receiver's HTTP status at the last attempt")
+    last_error: str | None
+    created_at: datetime
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="while pending")
+    delivered_at: datetime | None

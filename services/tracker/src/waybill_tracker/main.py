@@ -9,8 +9,9 @@ from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
 from waybill_shared.outbox import OutboxRelay
 from waybill_shared.runtime import Runtime, serve
 from waybill_tracker.handlers import TrackerHandlers
-from waybill_tracker.service import cleanup_expired, every, reconcile, sweep_leases
+from waybill_tracker.service import LeaseSweeper, cleanup_expired, every, reconcile
 from waybill_tracker.settings import TrackerSettings, get_settings
+from waybill_tracker.webhooks import Deliveries
 
 
 async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
@@ -32,7 +33,7 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
     return [
         asyncio.create_task(relay.run()),
         asyncio.create_task(
-            every(settings.sweep_interval_seconds, lambda: sweep_leases(runtime, relay), "leases")
+            every(settings.sweep_interval_seconds, LeaseSweeper(runtime, relay), "leases")
         ),
         asyncio.create_task(
             every(settings.cleanup_interval_seconds, lambda: cleanup_expired(runtime), "cleanup")
@@ -40,6 +41,7 @@ async def start(runtime: Runtime) -> list[asyncio.Task[Any]]:
         asyncio.create_task(
             every(settings.reconcile_interval_seconds, lambda: reconcile(runtime), "reconcile")
         ),
+        asyncio.create_task(Deliveries(runtime, settings).run()),
     ]
 
 

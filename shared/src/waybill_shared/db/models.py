@@ -42,9 +42,32 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    api_key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = _now()
+    # Live uploads plus completed artifacts, in bytes: kept by triggers on `files` and
+    # `tasks` (migration 0010), never written by the services.
+    stored_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # This user's quotas; NULL takes the deployment's default (the `quota_*` settings).
+    quota_stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    quota_running_exports: Mapped[int | None] = mapped_column(Integer)
+    quota_files_per_export: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApiKey(Base):
+    """A named API key of a user: stored as its SHA-256 digest (shown once), with its
+    first characters to tell keys apart, an optional expiry and when it was last used
+    (recorded at most once a minute, see waybill_gateway.auth)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = _now()
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    __table_args__ = (UniqueConstraint("user_id", "name", name="uq_api_keys_user_name"),)
 
 
 class ServiceAccount(Base):
@@ -275,6 +298,13 @@ class Task(Base):
             postgresql_where=text("job_key IS NOT NULL"),
         ),
         Index("ix_tasks_kind_status", "kind", "status"),
+        # The running-exports quota counts through it (never past the quota).
+        Index(
+            "ix_tasks_owner_unfinished",
+            "owner_id",
+            "kind",
+            postgresql_where=text("status IN ('pending', 'running')"),
+        ),
     )
 
 
@@ -356,3 +386,77 @@ class InboxMessage(Base):
     message_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     message_type: Mapped[str] = mapped_column(String(100))
     processed_at: Mapped[datetime] = _now()
+
+
+# --- webhooks: subscriptions to task events, and their durable deliveries ---------------
+
+
+class WebhookSubscription(Base):
+    """A user's subscription to their tasks' events (see waybill_shared.webhooks).
+    `events` holds kinds (completed, failed, cancelled, expired, progress) or `all`.
+    `secret` signs every delivery, so it is kept as given (never shown again after the
+    create). Disabled after too many failed attempts in a row, with the reason."""
+
+    __tablename__ = "webhook_subscriptions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    secret: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        # The join every tracker batch makes (cheap when nobody subscribes).
+        Index(
+            "ix_webhook_subscriptions_owner_enabled",
+            "owner_id",
+            postgresql_where=text("enabled"),
+        ),
+        Index("ix_webhook_subscriptions_owner", "owner_id", "id"),
+    )
+
+
+class WebhookDelivery(Base):
+    """One message to one subscription, inserted in the transaction that recorded its
+    task event, sent (and retried) by the tracker's delivery loop until it is
+    delivered or given up. `message_id` is the `webhook-id` header, the same on every
+    attempt."""
+
+    __tablename__ = "webhook_deliveries"
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[str] = mapped_column(
+        String(64),
+        unique=True,
+        server_default=text("'msg_' || replace(gen_random_uuid()::text, '-', '')"),
+    )
+    task_id: Mapped[int | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("task_events.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = _now()
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    response_code: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'delivered', 'failed')", name="ck_webhook_deliveries_status"
+        ),
+        Index("ix_webhook_deliveries_subscription", "subscription_id", "id"),
+        Index("ix_webhook_deliveries_task", "task_id"),
+        Index("ix_webhook_deliveries_event", "event_id"),
+        Index(
+            "ix_webhook_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )

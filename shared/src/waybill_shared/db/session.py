@@ -41,6 +41,10 @@ def _ping_when_idle(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            # The server closed it while it sat in the pool (a database restart):
+            # asyncpg knows without a round trip. The pool retries with a fresh one.
+            raise DisconnectionError("the server closed this connection")
         idle_since = record.info.get("checked_in_at")
         if idle_since is None or time.monotonic() - idle_since < IDLE_PING_SECONDS:
             return

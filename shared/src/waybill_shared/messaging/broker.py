@@ -54,8 +54,10 @@ class Broker:
         *,
         prefetch: int = 4,
         service_users: frozenset[str] = frozenset(),
+        heartbeat: int = 15,
     ) -> None:
         self.url = url
+        self.heartbeat = heartbeat
         self.topology = topology
         self.prefetch = prefetch
         # Every message this process publishes carries its login as `user_id`, which
@@ -67,15 +69,32 @@ class Broker:
         self._exchanges: dict[str, AbstractExchange] = {}
         self._consumers: list[tuple[AbstractQueue, str]] = []
         self._in_flight: set[asyncio.Task[Any]] = set()
+        self._on_lost: list[Callable[[], None]] = []
+        self._closing = False
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.url, timeout=10)
+        self._connection = await aio_pika.connect_robust(
+            self.url, timeout=10, heartbeat=self.heartbeat
+        )
+        self._connection.close_callbacks.add(self._connection_lost)
         try:
             self._channel = await self._connection.channel(publisher_confirms=True)
             await self.find_topology()
         except BaseException:
             await self.close()
             raise
+
+    def on_connection_lost(self, callback: Callable[[], None]) -> None:
+        """Call `callback` whenever the connection is lost (reset, or silent past its
+        heartbeats); the robust connection then reconnects on its own."""
+        self._on_lost.append(callback)
+
+    def _connection_lost(self, _: object, exc: BaseException | None = None) -> None:
+        if self._closing:
+            return
+        log.warning("broker connection lost", error=repr(exc))
+        for callback in self._on_lost:
+            callback()
 
     @property
     def channel(self) -> AbstractChannel:
@@ -85,7 +104,13 @@ class Broker:
 
     @property
     def is_connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        """Connected now: false while the robust connection reconnects (a lost
+        connection, or one that missed its heartbeats), not only after close()."""
+        return (
+            self._connection is not None
+            and not self._connection.is_closed
+            and self._connection.connected.is_set()
+        )
 
     async def find_topology(self) -> None:
         """Look the exchanges and queues up (passively: the broker holds them from its
@@ -281,19 +306,38 @@ class Broker:
         except InvalidMessage as exc:
             await self.dead_letter(incoming, spec, str(exc))
             return
-        try:
-            await handler(message, incoming)
-        except RejectMessage as exc:
-            if not incoming.processed:
-                await self.dead_letter(incoming, spec, str(exc))
-            return
-        except asyncio.CancelledError:
-            if not incoming.processed:
+        delay = 0.2
+        while True:
+            try:
+                await handler(message, incoming)
+                break
+            except RejectMessage as exc:
+                if not incoming.processed:
+                    await self.dead_letter(incoming, spec, str(exc))
+                return
+            except asyncio.CancelledError:
+                if not incoming.processed:
+                    await incoming.nack(requeue=True)
+                raise
+            except Exception as exc:
+                if incoming.processed or not is_unavailable(exc):
+                    await self.handler_failed(incoming, spec, exc)
+                    return
+                # The database (or storage) is away: hold the delivery and try again,
+                # with backoff. A requeue would count towards the delivery limit and
+                # dead-letter good work within milliseconds of an outage.
+                log.warning(
+                    "handler waits for a backing service",
+                    queue=spec.name,
+                    error=repr(exc),
+                    delay=delay,
+                )
+            try:
+                await asyncio.sleep(delay)
+            except asyncio.CancelledError:
                 await incoming.nack(requeue=True)
-            raise
-        except Exception as exc:
-            await self.handler_failed(incoming, spec, exc)
-            return
+                raise
+            delay = min(delay * 2, 5.0)
         if not incoming.processed:
             await incoming.ack()
 
@@ -321,8 +365,10 @@ class Broker:
         """Stop taking messages, let in-flight handlers finish within `grace` seconds;
         what is still running then is cancelled (its message goes back to the queue)."""
         for queue, tag in self._consumers:
+            if not self.is_connected:
+                break  # the broker forgot them with the connection; a cancel would wait for it
             try:
-                await queue.cancel(tag)
+                await asyncio.wait_for(queue.cancel(tag), timeout=5)
             except Exception:  # the channel may already be gone
                 log.warning("could not cancel consumer", queue=queue.name)
         self._consumers.clear()
@@ -335,6 +381,7 @@ class Broker:
                 await asyncio.wait(still, timeout=5)
 
     async def close(self) -> None:
+        self._closing = True
         if self._connection is not None:
             await self._connection.close()
             self._connection = None

@@ -5,5 +5,6 @@
 - `runner`: a task's life in a worker (register, authorize, lease, work, report);
 - `lease`: the per-worker keeper of leases (heartbeats, cancels, lost leases);
 - `events`: a task attempt's numbered, pipelined status events;
-- `retention`: what the clock decides (expiry, re-dispatch of lost tasks).
+- `retention`: what the clock decides (expiry, re-dispatch of lost tasks);
+- `notify`: telling other processes which tasks changed (LISTEN/NOTIFY).
 """

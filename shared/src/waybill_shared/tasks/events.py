@@ -68,7 +68,11 @@ class EventEmitter:
         """Wait until the broker confirmed every event emitted so far."""
         pending, self._unconfirmed = self._unconfirmed, []
         if pending:
-            await asyncio.gather(*pending)
+            # Every outcome is collected (none left "never retrieved"), the first
+            # failure raised.
+            for outcome in await asyncio.gather(*pending, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
     async def settle(self) -> None:
         """Wait for the events still in flight, ignoring failures: the attempt is over,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import structlog
 
 from waybill_shared.db.pg import Pool
-from waybill_shared.tasks.repository import LeaseKey, extend_leases, finish_leases
+from waybill_shared.tasks.repository import LeaseKey, extend_leases, finish_leases, hand_back
 
 log = structlog.get_logger(__name__)
 
@@ -50,6 +50,7 @@ class LeaseKeeper:
         self._held: dict[LeaseKey, Lease] = {}
         self._finished: list[LeaseKey] = []
         self._keeping: asyncio.Task[None] | None = None
+        self._handing_back: set[asyncio.Task[None]] = set()
 
     def hold(self, key: LeaseKey) -> Lease:
         lease = self._held[key] = Lease(key)
@@ -59,6 +60,30 @@ class LeaseKeeper:
     def drop(self, lease: Lease) -> None:
         """Stop extending the lease; it runs out on its own (a hand-back, a loss)."""
         self._held.pop(lease.key, None)
+
+    def give_up_all(self, reason: str) -> None:
+        """This worker can no longer report on its tasks (it lost the broker: every
+        event it emits now is lost, so each attempt would end handed back anyway).
+        Stop them all and hand them back at once, so the sweeper re-dispatches them to
+        a worker that can, instead of after this one's work or its lease."""
+        held = list(self._held.values())
+        if not held:
+            return
+        for lease in held:
+            lease.lost = True
+            self.drop(lease)
+        log.warning("handing back every task", tasks=len(held), reason=reason)
+        task = asyncio.create_task(self._hand_back([lease.key for lease in held], reason))
+        self._handing_back.add(task)
+        task.add_done_callback(self._handing_back.discard)
+
+    async def _hand_back(self, keys: list[LeaseKey], reason: str) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                for key in keys:
+                    await hand_back(conn, key, worker_id=self.worker_id, error=reason)
+        except Exception as exc:  # the leases then run out on their own
+            log.warning("could not hand the tasks back", error=repr(exc))
 
     def finish(self, lease: Lease) -> None:
         """The task's terminal event is confirmed: finish the lease at the next tick."""

@@ -18,7 +18,10 @@ from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import TaskEvent
 from waybill_shared.db.pg import Connection, Record, from_json, to_json
 from waybill_shared.outbox import OUTBOX_COLUMNS, OutboxEntry, Prepared
+from waybill_shared.tasks import notify
 from waybill_shared.tasks.state import TERMINAL, TaskState, fold, next_status, with_status
+from waybill_shared.webhooks.events import kind_of as webhook_kind
+from waybill_shared.webhooks.repository import deliveries_cte
 
 COLUMNS = (
     "id, uuid, kind, owner_id, job_key, status, progress, total_items, processed_items, "
@@ -26,6 +29,32 @@ COLUMNS = (
     "artifact_sha256, attempt, lease_owner, lease_expires_at, ttl_hours, principal, "
     "created_at, started_at, completed_at, expires_at, updated_at"
 )
+
+# Webhook deliveries for the events a statement records (see waybill_shared.webhooks).
+EVENT_DELIVERIES = deliveries_cte(
+    "new JOIN batch USING (task_id, attempt, seq)", kind="batch.hook", owner="batch.owner_id"
+)
+SYSTEM_EVENT_DELIVERIES = deliveries_cte("new", kind="$9::text", owner="$8::int")
+# A batch of status events, as columns (task id, attempt, seq, event type, status after
+# it, progress, payload, occurred at, owner, webhook kind), then the NOTIFY channel and
+# its payloads; the new ones only (a redelivery inserts nothing) make webhook
+# deliveries. Answers how many were new.
+INSERT_EVENTS = f"""WITH batch AS (
+        SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
+                             $6::float8[], $7::jsonb[], $8::timestamptz[], $9::int[],
+                             $10::text[])
+            AS b(task_id, attempt, seq, event_type, status, progress, payload, occurred_at,
+                 owner_id, hook)),
+    new AS (
+        INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
+                                 payload, occurred_at)
+        SELECT task_id, attempt, seq, event_type, status, progress, payload, occurred_at
+        FROM batch
+        ON CONFLICT DO NOTHING
+        RETURNING id, task_id, attempt, seq),
+    {EVENT_DELIVERIES},
+    told AS (SELECT pg_notify($11, p) FROM unnest($12::text[]) AS p)
+    SELECT count(*) FROM new WHERE (SELECT count(*) FROM told) >= 0"""
 
 
 @dataclass(frozen=True)
@@ -114,6 +143,13 @@ async def get_task_by_uuid(
     )
 
 
+async def get_tasks(conn: Connection, task_ids: Iterable[int]) -> dict[int, TaskRow]:
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM tasks WHERE id = ANY($1::int[])", sorted(set(task_ids))
+    )
+    return {r["id"]: TaskRow.of(r) for r in rows}
+
+
 async def find_by_job_key(
     conn: Connection, *, owner_id: int, kind: str, job_key: str
 ) -> TaskRow | None:
@@ -125,6 +161,27 @@ async def find_by_job_key(
             job_key,
         )
     )
+
+
+async def get_task_and_last_event(
+    conn: Connection, *, task_id: int | None = None, task_uuid: str | None = None
+) -> tuple[TaskRow, int] | None:
+    """A task (by id or uuid) and the id of its latest event (0 before any), in one
+    statement, so from one snapshot: a task's row and its events are written in one
+    transaction. Its events are inserted under the task's row lock, so their ids grow
+    in commit order: an event stream can resume after one of them."""
+    where, value = ("id = $1", task_id) if task_id is not None else ("uuid = $1", task_uuid)
+    record = await conn.fetchrow(
+        f"""SELECT {COLUMNS}, coalesce((SELECT max(e.id) FROM task_events e
+                                        WHERE e.task_id = tasks.id), 0) AS last_event_id
+            FROM tasks WHERE {where}""",
+        value,
+    )
+    if record is None:
+        return None
+    fields = dict(record)
+    last_event_id = int(fields.pop("last_event_id"))
+    return TaskRow.of(fields), last_event_id
 
 
 @dataclass(frozen=True)
@@ -312,6 +369,7 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
         task = TaskRow.of(record)
         before = state = task.state()
         for event in sorted(by_task[task.uuid], key=lambda e: (e.attempt, e.seq)):
+            status_before = state.status
             state = fold(state, event)
             event_rows.append(
                 (
@@ -325,22 +383,21 @@ async def apply_events(conn: Connection, events: Iterable[TaskEvent]) -> int:
                         include={"item", "artifact", "result", "error", "item_index"}
                     ),
                     event.occurred_at,
+                    task.owner_id,
+                    webhook_kind(event.event, status_before, state.status),
                 )
             )
         changed.append((task, state))
         _count_transition(task, before, state)
     if not event_rows:
         return 0
+    # The NOTIFY rides on the insert (no round trip of its own) and is delivered at
+    # commit: one notice for the batch, naming its tasks (see tasks/notify.py).
     inserted = await conn.fetchval(
-        """WITH new AS (
-               INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
-                                        payload, occurred_at)
-               SELECT * FROM unnest($1::int[], $2::int[], $3::int[], $4::text[], $5::text[],
-                                    $6::float8[], $7::jsonb[], $8::timestamptz[])
-               ON CONFLICT DO NOTHING
-               RETURNING 1)
-           SELECT count(*) FROM new""",
+        INSERT_EVENTS,
         *(list(column) for column in zip(*event_rows, strict=True)),
+        notify.CHANNEL,
+        notify.payloads(task.id for task, _ in changed),
     )
     await _write_states(conn, changed)
     return int(inserted)
@@ -366,16 +423,25 @@ async def record_system_event(
     if error:
         state = replace(state, error_message=error)
     await conn.execute(
-        """INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
-                                    payload, occurred_at)
-           SELECT $1, 0, coalesce(max(seq), 0) + 1, $2, $3, $4, $5, $6
-           FROM task_events WHERE task_id = $1 AND attempt = 0""",
+        f"""WITH told AS (SELECT pg_notify($7, $1::int::text)),
+           new AS (
+               INSERT INTO task_events (task_id, attempt, seq, event_type, status, progress,
+                                        payload, occurred_at)
+               SELECT $1, 0, (SELECT coalesce(max(seq), 0) + 1 FROM task_events
+                              WHERE task_id = $1 AND attempt = 0), $2, $3, $4, $5, $6
+               FROM told
+               RETURNING id, task_id),
+           {SYSTEM_EVENT_DELIVERIES}
+           SELECT 1""",
         task.id,
         event,
         new,
         task.progress,
         to_json({"error": error, **(payload or {})}),
         now,
+        notify.CHANNEL,
+        task.owner_id,
+        webhook_kind(event, task.status, new),
     )
     await _write_states(conn, [(task, state)])
     _count_transition(task, before, state)

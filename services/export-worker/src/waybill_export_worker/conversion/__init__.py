@@ -5,46 +5,24 @@ netcdf. Engine choices and figures: services/export-worker/CONVERSION.md."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 import pyarrow as pa
 
-from waybill_export_worker.conversion import polars_engine, readers
-from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
+from waybill_export_worker.conversion import polars_engine
+from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError, Restart
 from waybill_export_worker.conversion.pipeline import ReadAhead
+from waybill_export_worker.conversion.readers import open_reader
+from waybill_export_worker.conversion.readers.csv_source import CsvSource
 from waybill_export_worker.conversion.selection import Selection
-from waybill_export_worker.conversion.writers import Sink, open_sink
+from waybill_export_worker.conversion.sink import Sink
+from waybill_export_worker.conversion.writers import WRITERS, open_sink
 from waybill_shared.export_options import ExportOptions
 from waybill_shared.formats import detect_format
 
-TABULAR_OUTPUTS = (
-    "csv",
-    "tsv",
-    "json",
-    "excel",
-    "parquet",
-    "hdf5",
-    "arrow",
-    "orc",
-    "avro",
-    "netcdf",
-)
-TABULAR_INPUTS = (
-    "csv",
-    "tsv",
-    "json",
-    "jsonl",
-    "parquet",
-    "excel",
-    "hdf5",
-    "arrow",
-    "orc",
-    "avro",
-    "netcdf",
-)
 _SUFFIX = {
     "csv": "csv",
     "tsv": "tsv",
@@ -57,9 +35,9 @@ _SUFFIX = {
     "avro": "avro",
     "netcdf": "nc",
 }
+TABULAR_OUTPUTS = tuple(WRITERS)
 CSV_INPUTS = ("csv", "tsv", "text")
 MAX_RESTARTS = 64
-SLICE_ROWS = 32_768
 
 __all__ = [
     "TABULAR_OUTPUTS",
@@ -85,71 +63,6 @@ def output_filename(stem: str, target_format: str) -> str:
     return f"{stem}.{_SUFFIX[target_format]}"
 
 
-def _source(
-    source: Path, source_format: str, on_read: Callable[[int], None]
-) -> tuple[Callable[[], pa.Schema], Callable[[], Iterator[pa.RecordBatch]]]:
-    if source_format == "parquet":
-        schema, _ = readers.parquet_batches(source, None)
-        return (lambda: schema), (lambda: readers.parquet_batches(source, on_read)[1])
-    if source_format in ("json", "jsonl"):
-        array = readers.first_json_char(source) == "["
-        stream = (
-            (lambda: readers.json_array_batches(source, on_read))
-            if array
-            else (lambda: readers.json_lines_batches(source, on_read))
-        )
-        return _peeked(stream)
-    if source_format == "excel":
-        return _peeked(readers.ExcelSource(source, on_read).read)
-    if source_format == "hdf5":
-        return _peeked(lambda: readers.hdf5_batches(source, on_read))
-    if source_format in ("arrow", "orc"):
-        schema, _ = readers.arrow_or_orc_batches(source, source_format, None)
-        return (lambda: schema), (
-            lambda: readers.arrow_or_orc_batches(source, source_format, on_read)[1]
-        )
-    if source_format == "avro":
-        from waybill_export_worker.conversion.avro import avro_batches
-
-        return _peeked(lambda: avro_batches(source, on_read))
-    if source_format == "netcdf":
-        from waybill_export_worker.conversion.netcdf import netcdf_batches
-
-        return _peeked(lambda: netcdf_batches(source, on_read))
-    raise ConversionError(f"not a tabular file (detected format: {source_format})")
-
-
-class _Peeked:
-    """A reader that learns the schema from its first batch. Each attempt (`start`)
-    opens the stream anew, as a restart after a widening reads from the start; a
-    later batch of another schema is cast safely, never truncated."""
-
-    def __init__(self, stream: Callable[[], Iterator[pa.RecordBatch]]) -> None:
-        self.stream = stream
-        self.rest: Iterator[pa.RecordBatch] = iter(())
-        self.first: pa.RecordBatch | None = None
-        self.schema = pa.schema([])
-
-    def start(self) -> pa.Schema:
-        self.rest = self.stream()
-        self.first = next(self.rest, None)
-        self.schema = self.first.schema if self.first is not None else pa.schema([])
-        return self.schema
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        if self.first is not None:
-            yield self.first
-        for batch in self.rest:
-            yield batch if batch.schema == self.schema else batch.cast(self.schema)
-
-
-def _peeked(
-    stream: Callable[[], Iterator[pa.RecordBatch]],
-) -> tuple[Callable[[], pa.Schema], Callable[[], Iterator[pa.RecordBatch]]]:
-    peeked = _Peeked(stream)
-    return peeked.start, peeked.batches
-
-
 def convert(
     *,
     source: Path,
@@ -173,7 +86,7 @@ def convert(
 
     read_warnings: list[str] = []
     if source_format in CSV_INPUTS:
-        csv_source = readers.CsvSource(
+        csv_source = CsvSource(
             source,
             delimiter="\t" if source_format == "tsv" else ",",
             on_read=on_read,
@@ -202,7 +115,7 @@ def convert(
         if csv_source.encoding != "utf-8":
             read_warnings.append(f"the file is not UTF-8: read as {csv_source.encoding} text")
     else:
-        schema_of, batches = _source(source, source_format, on_read)
+        schema_of, batches = open_reader(source, source_format, on_read)
 
     for _ in range(MAX_RESTARTS):
         warnings = list(read_warnings)
@@ -218,7 +131,7 @@ def convert(
                     open_sink(target, target_format, written, options, warnings),
                     should_stop,
                 )
-            except readers.Restart:
+            except Restart:
                 target.unlink(missing_ok=True)
                 continue
         return ConversionResult(
@@ -248,8 +161,7 @@ def _write(
 ) -> int:
     """Everything `stream` yields into `sink`, which is closed whatever happens;
     returns the number of rows."""
-    # A sink slower per value than the rest (Excel) says how many rows it takes at once.
-    step = getattr(sink, "rows_per_write", SLICE_ROWS)
+    step = sink.rows_per_write
     rows = 0
     try:
         for block in stream:

@@ -86,7 +86,7 @@ class ParallelDeflate:
 class FastDeflateZipFile(zipfile.ZipFile):
     """A ZipFile whose deflated members are deflated by ISA-L on every core instead of
     zlib on one: the same raw deflate format (zipfile still computes CRC and sizes).
-    Our packagers use it, and so does xlsxwriter (writers.ExcelSink). zipfile keeps
+    Our packagers use it, and so does xlsxwriter (writers/excel.py). zipfile keeps
     a member's compressor in a private attribute; without it, zlib does the work."""
 
     def open(

@@ -1,4 +1,4 @@
-"""What a conversion can end with besides success."""
+"""What a conversion can end with besides success, and the signal to start over."""
 
 
 class ConversionError(Exception):
@@ -8,3 +8,8 @@ class ConversionError(Exception):
 
 class ConversionCancelled(Exception):
     """should_stop() said stop: the partial output is to be discarded."""
+
+
+class Restart(Exception):
+    """A reader widened a column after batches were emitted: convert again from the
+    start (the reader keeps the wider types)."""

@@ -27,6 +27,8 @@ from h5py import h5a, h5d, h5p, h5s, h5t
 
 from waybill_export_worker.conversion import deflate
 from waybill_export_worker.conversion.errors import ConversionError
+from waybill_export_worker.conversion.sink import Sink
+from waybill_shared.export_options import Hdf5Options
 
 MAX_CHUNK_ROWS = 65_536
 MIN_CHUNK_ROWS = 1_024
@@ -192,12 +194,15 @@ class WholeChunks:
         return table.slice(0, n).combine_chunks().to_batches()[0]
 
 
-class Hdf5Sink:
+class Hdf5Sink(Sink):
     """Writes whole chunks only, so HDF5 needs no chunk cache: its default (1 MiB per
     dataset) held a part-written chunk of every column, 250 MB on a 500-column
     matrix, and flushed them all at close."""
 
-    def __init__(self, path: Path, schema: pa.Schema, *, compression: str | None) -> None:
+    def __init__(
+        self, path: Path, schema: pa.Schema, options: Hdf5Options, warnings: list[str]
+    ) -> None:
+        compression = options.compression
         self.file = h5py.File(path, "w", rdcc_nbytes=0)
         self.group = self.file.create_group("table")
         self.kinds = [_kind(f.type) for f in schema]
@@ -272,9 +277,10 @@ class Hdf5Sink:
             self.file.close()
 
 
-def read_batches(
-    path: Path, *, rows_per_batch: int, on_read: Callable[[int], None] | None
+def hdf5_batches(
+    path: Path, on_read: Callable[[int], None] | None, rows_per_batch: int = 65_536
 ) -> Iterator[pa.RecordBatch]:
+    """A table in the layout above, batch by batch."""
     with h5py.File(path, "r") as f:
         group = f.get("table")
         if group is None or group.attrs.get("format") != "waybill-table":
@@ -309,7 +315,7 @@ def read_batches(
 
 def read_table(path: Path) -> Any:
     """The table as a pandas DataFrame (NA as pandas NA, column order kept)."""
-    batches = list(read_batches(path, rows_per_batch=1_000_000, on_read=None))
+    batches = list(hdf5_batches(path, None, rows_per_batch=1_000_000))
     if not batches:
         import pandas as pd
 

@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import h5netcdf
 import h5py
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from waybill_export_worker.conversion.column_names import valid_names
 from waybill_export_worker.conversion.errors import ConversionError
 from waybill_export_worker.conversion.hdf5 import (
     _C_STRING,
@@ -48,7 +48,7 @@ from waybill_export_worker.conversion.hdf5 import (
     _numbers,
     chunk_rows,
 )
-from waybill_export_worker.conversion.writers import valid_names
+from waybill_export_worker.conversion.sink import Sink
 from waybill_shared.export_options import NetcdfOptions
 
 INT_FILL = np.int64(-9223372036854775806)  # netCDF's default fill for int64
@@ -69,10 +69,13 @@ def _netcdf_name(name: str) -> str:
     return fixed.rstrip(" ") + "_" if fixed.endswith(" ") else fixed
 
 
-class NetcdfSink:
+class NetcdfSink(Sink):
     def __init__(
         self, path: Path, schema: pa.Schema, options: NetcdfOptions, warnings: list[str]
     ) -> None:
+        # h5netcdf (~2.5 MB, ~80 ms) is imported by the conversions that use it only.
+        import h5netcdf
+
         compression = "gzip" if options.compression == "zlib" else None
         self.kinds = [_kind(f.type)[0] for f in schema]
         self.chunk_rows = chunk_rows(self.kinds)
@@ -174,6 +177,8 @@ def netcdf_batches(
     """A netCDF-4 table: every variable one-dimensional along the same dimension
     (coordinate variables included), NA where a value is the variable's _FillValue
     (NaN for floats); booleans in the layout above come back as booleans."""
+    import h5netcdf
+
     try:
         f = h5netcdf.File(path, "r")
     except (OSError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """CSV/TSV to csv, tsv, JSON Lines, Parquet or Arrow IPC with polars' streaming engine end to end:
 the fastest engine measured here (bench/conversion/run.py), 2-3x the pyarrow path.
 
-The types are ours, not polars': the schema `readers.CsvSource` inferred (ids with
+The types are ours, not polars': the schema `csv_source.CsvSource` inferred (ids with
 leading zeros stay text, NA markers are null) is pinned, and a later value that does
 not fit makes polars fail with the column named; that column is widened and the file
 converted again, exactly as on the pyarrow path. Progress and cancel ride on a
@@ -22,9 +22,10 @@ import polars as pl
 import pyarrow as pa
 
 from waybill_export_worker.conversion.errors import ConversionCancelled, ConversionError
-from waybill_export_worker.conversion.readers import NULLS, SIGNED_INTEGER, CsvSource
+from waybill_export_worker.conversion.readers.csv_inference import NULLS, SIGNED_INTEGER
+from waybill_export_worker.conversion.readers.csv_source import CsvSource
 from waybill_export_worker.conversion.selection import Selection
-from waybill_export_worker.conversion.writers import FORMULA, NUMBER
+from waybill_export_worker.conversion.writers.formulas import FORMULA, NUMBER
 from waybill_shared.export_options import (
     ArrowOptions,
     AvroOptions,

@@ -5,12 +5,8 @@ documented layout; `bag.zip`, `bag.tar`, `bag.tgz`, BagIt bags of that layout;
 broker, database or storage code. Layouts and limits: services/export-worker/HISTORY_ARCHIVE.md."""
 
 from waybill_export_worker.history_archive.codec import InvalidSnapshot
-from waybill_export_worker.history_archive.reader import (
-    ArchiveLimits,
-    OpenedArchive,
-    UnsafeArchive,
-    read_archive,
-)
+from waybill_export_worker.history_archive.reader import OpenedArchive, read_archive
+from waybill_export_worker.history_archive.safety import ArchiveLimits, UnsafeArchive
 from waybill_export_worker.history_archive.writer import (
     FORMATS,
     ArchiveFormat,

@@ -7,6 +7,7 @@ from fastapi.responses import StreamingResponse
 
 from waybill_gateway.api.common import IdPath, PageDep, paginated
 from waybill_gateway.deps import CurrentUser, SessionDep, SettingsDep, StorageDep
+from waybill_gateway.quotas import Quotas
 from waybill_gateway.schemas import FileOut, ProjectCreate, ProjectOut
 from waybill_gateway.services import catalog
 from waybill_shared.db.models import StoredFile
@@ -66,6 +67,7 @@ async def upload_file(
         project_id=project_id,
         metadata=catalog.parse_metadata(metadata),
         max_bytes=settings.max_upload_bytes,
+        quotas=Quotas.of(user, settings),
     )
     await session.refresh(record)
     return file_out(record)

@@ -117,3 +117,45 @@ def model_response(model: BaseModel, status_code: int = 200) -> Response:
     instead of the model, which FastAPI would validate again against the route's
     response_model (still declared, for the OpenAPI document) before serializing it."""
     return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
+STREAM_EVENT_NAMES = [
+    "pending",
+    "processing",
+    "progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "expired",
+]
+
+
+def event_stream(described: str, data_schema: dict[str, Any], example: str) -> dict[str, Any]:
+    """Route keyword arguments of an event stream (Server-Sent Events): each message
+    (`itemSchema`, as OpenAPI 3.2 and FastAPI describe one) has an `id`, an `event`
+    name and `data`, JSON of `data_schema` (`described`, for people)."""
+    message = {
+        "type": "object",
+        "required": ["id", "event", "data"],
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$", "description": "resume after it"},
+            "event": {"type": "string", "enum": STREAM_EVENT_NAMES},
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": data_schema,
+            },
+        },
+    }
+    return {
+        "response_class": Response,
+        "responses": {
+            200: {
+                "description": "Server-Sent Events until the terminal state: each "
+                f"message's `data` is {described}, `id` the latest event id, `event` the "
+                "new status or `progress`; a comment every 15 s keeps the connection",
+                "content": {"text/event-stream": {"itemSchema": message, "example": example}},
+            },
+            204: {"description": "a reconnection after the terminal state: nothing more comes"},
+        },
+    }

@@ -1,20 +1,31 @@
 from __future__ import annotations
 
-from typing import Annotated
+import functools
+from typing import Annotated, get_args
 
 from fastapi import APIRouter, Query, Response
 
-from waybill_gateway.api.common import IdPath, PageDep, WholePageDep, model_response, paginated
+from waybill_gateway.api.common import (
+    IdPath,
+    PageDep,
+    WholePageDep,
+    event_stream,
+    model_response,
+    paginated,
+)
 from waybill_gateway.deps import (
     AdminUser,
     CurrentUser,
     DbDep,
+    LastEventId,
+    ListenerDep,
     RelayDep,
     RuntimeDep,
     SettingsDep,
     StorageDep,
     TransactionDep,
 )
+from waybill_gateway.quotas import Quotas
 from waybill_gateway.schemas import (
     CancelResult,
     CleanupResult,
@@ -23,10 +34,22 @@ from waybill_gateway.schemas import (
     ExportStatistics,
     TaskEventOut,
 )
-from waybill_gateway.services import data_exports
+from waybill_gateway.services import data_exports, streams
 from waybill_shared.contracts.messages import ExportFormat, TaskStatus
+from waybill_shared.export_options import FormatDescription, describe_format
 
 router = APIRouter(prefix="/api/data-export", tags=["data export"])
+
+# Built once from the option models: what a create's `export_format` and
+# `export_options` accept, for clients that build a form (the web UI).
+FORMATS = [describe_format(name) for name in get_args(ExportFormat)]
+
+
+@router.get("/formats", **paginated(FormatDescription))
+async def list_formats(_: CurrentUser, page: WholePageDep) -> list[FormatDescription]:
+    """Every export format with its options (kind, default, choices, bounds) and
+    whether it takes `columns` and `filter`. A list like every other (whole by default)."""
+    return page.answer(FORMATS[page.offset : page.offset + page.limit], len(FORMATS))
 
 
 @router.post(
@@ -50,7 +73,7 @@ async def create_job(
             owner=user,
             request=body,
             topology=runtime.topology,
-            max_files=settings.max_files_per_export,
+            quotas=Quotas.of(user, settings),
         )
     if command is not None:
         relay.publish_soon([command])
@@ -114,6 +137,49 @@ async def job_events(
             conn, user=user, job_id=job_id, limit=page.limit, offset=page.offset
         )
     return page.answer([data_exports.event_out(e) for e in events], total)
+
+
+JOB_STREAM_EXAMPLE = (
+    'event: processing\nid: 41\ndata: {"id": 7, "status": "processing", "progress": 0, …}\n\n'
+    'event: progress\nid: 43\ndata: {"id": 7, "status": "processing", "progress": 50, …}\n\n'
+    'event: completed\nid: 46\ndata: {"id": 7, "status": "completed", "progress": 100, …}\n\n'
+)
+
+
+@router.get(
+    "/jobs/{job_id}/stream",
+    **event_stream(
+        "the job, as GET /jobs/{id}",
+        {"$ref": "#/components/schemas/DataExportJob"},
+        JOB_STREAM_EXAMPLE,
+    ),
+)
+async def stream_job(
+    job_id: IdPath,
+    db: DbDep,
+    user: CurrentUser,
+    storage: StorageDep,
+    settings: SettingsDep,
+    listener: ListenerDep,
+    last_event_id: LastEventId = None,
+) -> Response:
+    """The job's live progress (Server-Sent Events): its state now, then at every change
+    the tracker records, until it ends. Resumes after `Last-Event-ID`."""
+    read = functools.partial(
+        data_exports.job_snapshot,
+        db,
+        user=user,
+        storage=storage,
+        url_seconds=settings.download_url_seconds,
+    )
+    return await streams.open_stream(
+        listener=listener,
+        first=functools.partial(read, job_id),
+        read=read,
+        not_found=f"export job {job_id} not found",
+        last_event_id=last_event_id,
+        keepalive_seconds=settings.stream_keepalive_seconds,
+    )
 
 
 @router.post("/jobs/{job_id}/cancel", response_model=CancelResult)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import IO, Any
@@ -10,9 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.quotas import Quotas
+from waybill_gateway.services import accounts
 from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_shared.clock import utcnow
-from waybill_shared.db.models import Dataset, Project, StoredFile, User
+from waybill_shared.db.models import ApiKey, Dataset, Project, StoredFile, User
 from waybill_shared.db.queries import among, fetch_page
 from waybill_shared.formats import detect_format
 from waybill_shared.security import hash_api_key, new_api_key
@@ -25,20 +28,33 @@ async def ensure_admin(session: AsyncSession, *, api_key: str) -> None:
     """Bootstrap the configured admin key (idempotent; rotates the key if changed)."""
     admin = (await session.execute(select(User).where(User.name == "admin"))).scalar_one_or_none()
     if admin is None:
-        session.add(User(name="admin", api_key_hash=hash_api_key(api_key), is_admin=True))
-    else:
-        admin.api_key_hash = hash_api_key(api_key)
-        admin.is_admin = True
+        admin = User(name="admin", is_admin=True)
+        session.add(admin)
+        await session.flush()
+    admin.is_admin = True
+    configured = (
+        await session.execute(
+            select(ApiKey).where(ApiKey.user_id == admin.id, ApiKey.name == accounts.ADMIN_KEY_NAME)
+        )
+    ).scalar_one_or_none()
+    if configured is None:
+        session.add(accounts.key_record(admin.id, accounts.ADMIN_KEY_NAME, api_key))
+    elif configured.key_hash != hash_api_key(api_key):
+        fresh = accounts.key_record(admin.id, accounts.ADMIN_KEY_NAME, api_key)
+        configured.key_hash, configured.prefix = fresh.key_hash, fresh.prefix
 
 
 async def create_user(session: AsyncSession, *, name: str, is_admin: bool) -> tuple[User, str]:
+    """A user and its first key (named "default")."""
     key = new_api_key()
-    user = User(name=name, api_key_hash=hash_api_key(key), is_admin=is_admin)
+    user = User(name=name, is_admin=is_admin)
     session.add(user)
     try:
         await session.flush()
     except IntegrityError as exc:
         raise Conflict(f"a user named {name!r} already exists") from exc
+    session.add(accounts.key_record(user.id, "default", key))
+    await session.flush()
     return user, key
 
 
@@ -93,10 +109,17 @@ async def upload_file(
     project_id: int | None,
     metadata: dict[str, Any],
     max_bytes: int,
+    quotas: Quotas,
 ) -> StoredFile:
-    """Stream an upload to S3 (hashing on the way) and record it in the catalog."""
+    """Stream an upload to S3 (hashing on the way) and record it in the catalog, if it
+    fits the owner's stored-bytes quota (its size is known: the body is spooled)."""
     if project_id is not None:
         await get_project(session, user=owner, project_id=project_id)
+    if quotas.stored_bytes:
+        size = stream.seek(0, io.SEEK_END)
+        in_store = await session.scalar(select(User.stored_bytes).where(User.id == owner.id))
+        quotas.check_stored(int(in_store or 0), adding=size)
+        stream.seek(0)
     head = stream.read(SNIFF_BYTES)
     stream.seek(0)
     key = f"files/{uuid.uuid4()}"

@@ -8,6 +8,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from waybill_gateway.quotas import Quotas
 from waybill_gateway.schemas import (
     DataExportCreate,
     DataExportJob,
@@ -17,14 +18,16 @@ from waybill_gateway.schemas import (
 )
 from waybill_gateway.services.catalog import visible_to
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
+from waybill_gateway.services.streams import Snapshot
 from waybill_shared import outbox
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import DataExportRequested
 from waybill_shared.db.models import User
-from waybill_shared.db.pg import Connection, Record, from_json
+from waybill_shared.db.pg import Connection, Pool, Record, from_json
 from waybill_shared.export_options import parse_export_options
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.storage import Storage
+from waybill_shared.tasks import notify
 from waybill_shared.tasks import repository as tasks
 from waybill_shared.tasks.repository import TaskRow
 from waybill_shared.tasks.retention import expire_artifacts
@@ -34,21 +37,38 @@ KIND = "data_export"
 DONE = ("completed", "expired")  # a job (or an event) for which the progress is 100
 
 
-async def _readable_file_names(
-    conn: Connection, *, user: User, file_ids: list[int]
+async def _readable_files_and_usage(
+    conn: Connection, *, user: User, file_ids: list[int], quotas: Quotas
 ) -> dict[int, str]:
-    """The files' names by id; NotFound names the first file the user may not read."""
-    if not file_ids:
+    """The files' names by id (NotFound names the first file the user may not read),
+    then the quotas checked, with the user's stored bytes and unfinished exports read
+    in the same statement: the running count stops at the quota, so it costs at most
+    that many index entries (ix_tasks_owner_unfinished)."""
+    if not file_ids and not quotas.stored_bytes and not quotas.running_exports:
         return {}
     rows = await conn.fetch(
-        "SELECT id, owner_id, filename FROM files WHERE id = ANY($1::int[]) AND deleted_at IS NULL",
+        """SELECT u.stored_bytes,
+                  (SELECT count(*) FROM (
+                      SELECT 1 FROM tasks t WHERE t.owner_id = u.id AND t.kind = $3
+                        AND t.status IN ('pending', 'running') LIMIT $4) AS unfinished
+                  ) AS running,
+                  f.id, f.owner_id, f.filename
+           FROM users u
+           LEFT JOIN files f ON f.id = ANY($1::int[]) AND f.deleted_at IS NULL
+           WHERE u.id = $2""",
         file_ids,
+        user.id,
+        KIND,
+        quotas.running_exports,
     )
-    owners = {row["id"]: row["owner_id"] for row in rows}
+    owners = {row["id"]: row["owner_id"] for row in rows if row["id"] is not None}
     for file_id in file_ids:
         if file_id not in owners or not visible_to(user, owners[file_id]):
             raise NotFound(f"file {file_id} not found")
-    return {row["id"]: row["filename"] for row in rows}
+    if rows:
+        quotas.check_stored(int(rows[0]["stored_bytes"]))
+        quotas.check_running(int(rows[0]["running"]))
+    return {row["id"]: row["filename"] for row in rows if row["id"] is not None}
 
 
 async def _check_datasets(conn: Connection, *, user: User, dataset_ids: list[int]) -> None:
@@ -71,7 +91,7 @@ async def create_export(
     owner: User,
     request: DataExportCreate,
     topology: Topology,
-    max_files: int,
+    quotas: Quotas,
 ) -> tuple[TaskRow, outbox.OutboxEntry | None]:
     """Validate, authorize, and persist the task with its command (one statement, so
     both or neither). Returns (task, the command to hand to the relay); an existing
@@ -79,8 +99,7 @@ async def create_export(
     total = len(request.file_ids) + len(request.dataset_ids)
     if total == 0:
         raise Invalid("file_ids and dataset_ids are both empty: name at least one file")
-    if total > max_files:
-        raise Invalid(f"{total} files requested; at most {max_files} per export")
+    quotas.check_files(total)
     for name, ids in (("file_ids", request.file_ids), ("dataset_ids", request.dataset_ids)):
         if len(set(ids)) != len(ids):
             raise Invalid(f"{name} contains duplicates")
@@ -94,7 +113,9 @@ async def create_export(
         )
         if existing is not None:
             return existing, None
-    filenames = await _readable_file_names(conn, user=owner, file_ids=request.file_ids)
+    filenames = await _readable_files_and_usage(
+        conn, user=owner, file_ids=request.file_ids, quotas=quotas
+    )
     await _check_datasets(conn, user=owner, dataset_ids=request.dataset_ids)
     command = DataExportRequested(
         task_id=uuid.uuid4(),
@@ -200,6 +221,7 @@ async def delete_export(conn: Connection, storage: Storage, *, user: User, job_i
     task = await get_export(conn, user=user, job_id=job_id, lock=True)
     await storage.remove_prefix(f"exports/{task.uuid}/")
     await conn.execute("DELETE FROM tasks WHERE id = $1", task.id)
+    await notify.notify(conn, [task.id])  # its streams end
 
 
 async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
@@ -234,6 +256,20 @@ async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
         total_size_bytes=int(totals["size"]),
         total_files_exported=int(totals["files"]),
     )
+
+
+async def job_snapshot(
+    db: Pool, job_id: int, *, user: User, storage: Storage, url_seconds: int
+) -> Snapshot | None:
+    """The job as its GET answers it, for its event stream; None when it is not there
+    for this user."""
+    async with db.acquire() as conn:
+        found = await tasks.get_task_and_last_event(conn, task_id=job_id)
+    if found is None or found[0].kind != KIND or not visible_to(user, found[0].owner_id):
+        return None
+    task, last_event_id = found
+    body = to_job(task, storage, url_seconds=url_seconds).model_dump_json()
+    return Snapshot(task.id, last_event_id, task.status, body)
 
 
 async def list_events(

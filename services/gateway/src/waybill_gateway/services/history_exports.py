@@ -12,17 +12,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.schemas import ExportRecord, FromStoreRequest, HistoryExportOptions
+from waybill_gateway.services.data_exports import DONE, api_progress
+from waybill_gateway.services.streams import Snapshot
 from waybill_shared import outbox
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
 from waybill_shared.db.models import ExportAssociation, History, Task, User
-from waybill_shared.db.pg import driver_connection
+from waybill_shared.db.pg import Pool, driver_connection, to_json
 from waybill_shared.db.queries import fetch_page
 from waybill_shared.errors import Conflict, Invalid, NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.settings import WaybillSettings
-from waybill_shared.tasks.repository import register_task, target_taken_by_another
+from waybill_shared.tasks.repository import (
+    TaskRow,
+    get_task_and_last_event,
+    register_task,
+    target_taken_by_another,
+)
 from waybill_shared.tasks.state import galaxy_task_state
 
 
@@ -270,10 +277,34 @@ async def get_task(session: AsyncSession, *, user: User, task_id: str) -> Task:
     return task
 
 
-def task_state(task: Task) -> str:
+def task_state(task: Task | TaskRow) -> str:
     return galaxy_task_state(task.status)
 
 
-def task_result(task: Task) -> dict[str, Any]:
+def task_result(task: Task | TaskRow) -> dict[str, Any]:
     result = {k: v for k, v in (task.result or {}).items() if k not in ("artifact", "manifest")}
-    return {"state": task_state(task), "status": task.status, "error": task.error_message, **result}
+    return {
+        "state": task_state(task),
+        "status": task.status,
+        "progress": api_progress(task.progress, done=task.status in DONE),
+        "error": task.error_message,
+        **result,
+    }
+
+
+async def task_snapshot(
+    db: Pool, task_id: int | None = None, *, user: User, task_uuid: str | None = None
+) -> Snapshot | None:
+    """The task as its GET .../result answers it, for its event stream (by id, or by
+    uuid); None when it is not there for this user."""
+    if task_uuid is not None:
+        try:
+            uuid.UUID(task_uuid)
+        except ValueError:
+            return None
+    async with db.acquire() as conn:
+        found = await get_task_and_last_event(conn, task_id=task_id, task_uuid=task_uuid)
+    if found is None or not access.may_read(user, found[0].owner_id):
+        return None
+    task, last_event_id = found
+    return Snapshot(task.id, last_event_id, task.status, to_json(task_result(task)))

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.services.accounts import remove_keys
 from waybill_gateway.services.catalog import create_user
 from waybill_gateway.services.errors import Conflict, NotFound
 from waybill_shared.db.models import ServiceAccount, User
 from waybill_shared.principals import ActsFor
-from waybill_shared.security import hash_api_key, new_api_key
 
 
 async def create_service_account(
@@ -70,9 +70,7 @@ async def get_service_account(session: AsyncSession, account_id: int) -> Service
 async def delete_service_account(session: AsyncSession, account_id: int) -> None:
     """Its AMQP user's commands are refused once the workers' cache forgets it (within
     `service_account_cache_seconds`); its own user keeps what it owns, but its API key
-    stops working (replaced by one nobody knows)."""
+    stops working (its keys are deleted)."""
     account = await get_service_account(session, account_id)
-    user = await session.get(User, account.user_id)
-    if user is not None:
-        user.api_key_hash = hash_api_key(new_api_key())
+    await remove_keys(session, user_id=account.user_id)
     await session.delete(account)
