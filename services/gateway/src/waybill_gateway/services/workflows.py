@@ -11,9 +11,9 @@ import asyncio
 import json
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from waybill_gateway.repository import workflows as repository
 from waybill_gateway.schemas import (
     ExtractionAccepted,
     ExtractWorkflowRequest,
@@ -24,7 +24,6 @@ from waybill_shared import outbox
 from waybill_shared.contracts.messages import ExtractionRequested, OutputLabel
 from waybill_shared.db.models import Collection, Dataset, Task, User, Workflow
 from waybill_shared.db.pg import driver_connection
-from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
 from waybill_shared.extraction.documents import format2_key
 from waybill_shared.extraction.requests import check_extraction_request
@@ -79,12 +78,7 @@ async def legacy_request(
     async def by_hid(
         model: type[Dataset] | type[Collection], hids: list[int], kind: str
     ) -> list[int]:
-        found = await session.execute(
-            select(model.hid, model.id).where(
-                model.history_id == history.id, among(model.hid, hids)
-            )
-        )
-        rows: dict[int, int] = {hid: id_ for hid, id_ in found.all()}
+        rows = await repository.ids_by_hid(session, model, history_id=history.id, hids=hids)
         missing = [h for h in hids if h not in rows]
         if missing:
             raise NotFound(f"no {kind} with hid {missing[0]} in history {history.id}")
