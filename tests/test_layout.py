@@ -1,5 +1,6 @@
-"""The shape the README's Layout section claims, checked: transport stays in the
-handlers (no other module of a service imports the AMQP client)."""
+"""The shape the README's Layout section claims, checked: every service has the same
+parts, and transport stays in the handlers (no other module of a service imports the
+AMQP client)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,25 @@ def test_only_handlers_import_the_amqp_client() -> None:
         "services/extraction/src/waybill_extraction/handlers.py",
         "services/tracker/src/waybill_tracker/handlers.py",
     ]
+
+
+def has(package: Path, *names: str) -> bool:
+    return any((package / name).exists() for name in names)
+
+
+def test_every_service_has_the_same_parts() -> None:
+    missing = {
+        service: [
+            " or ".join(names)
+            for names in (
+                ("settings.py",),
+                ("main.py",),
+                ("handlers.py", "api"),
+                ("service.py", "services"),
+                ("repository.py", "repository"),
+            )
+            if not has(service_package(service), *names)
+        ]
+        for service in SERVICES
+    }
+    assert missing == {service: [] for service in SERVICES}
