@@ -13,7 +13,7 @@ import multiprocessing
 import resource
 import time
 
-from waybill_extraction.domain import (
+from waybill_shared.extraction.domain import (
     Dataset,
     ExtractionRequest,
     Job,

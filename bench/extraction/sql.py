@@ -2,7 +2,7 @@
 and a wide fan-out) is written to a database of the bench's own, then the extraction
 service's own path runs on it, all jobs selected: the access and request checks,
 loading the provenance graph (counting SQL queries), building the .ga document; and,
-in its own column, the gxformat2 form the gateway makes on the first download.
+in its own column, the gxformat2 form the extraction service makes beside it.
 Medians of --repeat; peak RSS of the process.
 
     uv run python bench/extraction/sql.py [--sizes 1000 10000 50000] [--repeat 3]
@@ -27,10 +27,11 @@ import uuid
 import asyncpg
 from sqlalchemy import event, insert, text
 
-from waybill_extraction.requests import build_document, check_extraction_request, format2_yaml
+from waybill_extraction.format2 import format2_yaml
 from waybill_shared.contracts.messages import ExtractionRequested
 from waybill_shared.db.models import Dataset, History, Job, JobInput, JobOutput, StoredFile, User
 from waybill_shared.db.session import create_engine, create_sessionmaker
+from waybill_shared.extraction.requests import build_document, check_extraction_request
 from waybill_shared.settings import WaybillSettings
 
 ADMIN_URL = os.environ.get(

@@ -36,7 +36,7 @@ from fastapi.routing import APIRoute
 
 import waybill_gateway.api
 from support.provenance import Recorder
-from support.stack import Stack, finished, upload, wait_for
+from support.stack import Stack, finished, upload, wait_task
 from waybill_gateway.deps import get_admin_user
 from waybill_shared.db.pg import init_json_codecs
 from waybill_shared.tasks.repository import register_task
@@ -335,17 +335,6 @@ def ghost(key: str, values: dict[str, Any]) -> Any:
 # --- the owner's objects, and every caller's own ------------------------------------------
 
 
-def wait_task(client: httpx.Client, task_id: str) -> None:
-    state = wait_for(
-        lambda: (
-            (s := client.get(f"/api/tasks/{task_id}/state").json()) in ("SUCCESS", "FAILURE") and s
-        ),
-        timeout=90,
-        message=f"task {task_id}",
-    )
-    assert state == "SUCCESS", client.get(f"/api/tasks/{task_id}/result").text
-
-
 @dataclass
 class World:
     stack: Stack
@@ -491,7 +480,9 @@ def world(stack: Stack) -> Iterator[World]:
             json={"model_store_format": "rocrate.zip"},
         )
         assert short.status_code == 202, short.text
-        wait_task(owner, short.json()["task_id"])
+        assert wait_task(owner, short.json()["task_id"], timeout=90) == "SUCCESS", owner.get(
+            f"/api/tasks/{short.json()['task_id']}/result"
+        ).text
 
         target = f"s3://{stack.infra.bucket}/remote/authz-owner-{tag}.tar.gz"
         remote = owner.post(
@@ -499,7 +490,9 @@ def world(stack: Stack) -> Iterator[World]:
             json={"target_uri": target, "model_store_format": "tar.gz"},
         )
         assert remote.status_code == 202, remote.text
-        wait_task(owner, remote.json()["task_id"])
+        assert wait_task(owner, remote.json()["task_id"], timeout=90) == "SUCCESS", owner.get(
+            f"/api/tasks/{remote.json()['task_id']}/result"
+        ).text
         records = owner.get(f"/api/histories/{history}/exports").json()
         record = next(r for r in records if r["task_uuid"] == remote.json()["task_id"])
         assert record["export_metadata"]["result_data"]["uri"] == target

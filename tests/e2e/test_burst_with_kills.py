@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from support.stack import Stack, upload, wait_for
+from support.stack import Stack, create_export, upload, wait_for
 
 
 @pytest.mark.slow
@@ -24,14 +24,7 @@ def test_burst_of_200_with_random_kills(stack: Stack) -> None:
             files = [upload(user, f"b{i}.csv", rows) for i in range(4)]
             started = time.monotonic()
             jobs = [
-                user.post(
-                    "/api/data-export/jobs",
-                    json={
-                        "name": f"burst {i}",
-                        "file_ids": [files[i % 4]["id"]],
-                        "export_format": "parquet",
-                    },
-                ).json()
+                create_export(user, f"burst {i}", [files[i % 4]["id"]], "parquet").json()
                 for i in range(200)
             ]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from support.stack import Stack, s3_client, upload, wait_for
+from support.stack import Stack, create_export, s3_client, upload, wait_for
 
 
 def test_cancel_during_processing(stack: Stack) -> None:
@@ -14,14 +14,7 @@ def test_cancel_during_processing(stack: Stack) -> None:
         # Excel: real work per cell, so the export is surely still running at the cancel.
         rows = "".join(f"g{i},{i},{i * 0.5}\n" for i in range(100_000)).encode()
         files = [upload(user, f"big{i}.csv", b"gene,n,x\n" + rows) for i in range(4)]
-        job = user.post(
-            "/api/data-export/jobs",
-            json={
-                "name": "to cancel",
-                "file_ids": [f["id"] for f in files],
-                "export_format": "excel",
-            },
-        ).json()
+        job = create_export(user, "to cancel", [f["id"] for f in files], "excel").json()
         wait_for(
             lambda: user.get(f"/api/data-export/jobs/{job['id']}").json()["status"] == "processing",
             timeout=60,

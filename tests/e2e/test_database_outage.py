@@ -18,13 +18,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support.amqp import publish_command
 from support.pg_cluster import PgCluster
 from support.provenance import Recorder
 from support.stack import (
     Stack,
     create_export,
     port_open,
-    publish_command,
     start_infra,
     start_stack,
     stop_infra,

@@ -3,34 +3,14 @@ replay acts for the principal that sent the message, never as the gateway."""
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
-import pika
-
+from support.amqp import publish_command, take_dead_letters
 from support.broker import Principal
 from support.stack import Stack, finished, upload, wait_for
 
-
-def _publish(stack: Stack, principal: Principal, body: dict[str, object], **props: str) -> None:
-    connection = pika.BlockingConnection(pika.URLParameters(principal.url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            f"{stack.infra.prefix}.commands",
-            "export.requested",
-            json.dumps(body).encode(),
-            pika.BasicProperties(
-                type="waybill.data_export.requested.v1",
-                message_id=str(body["task_id"]),
-                user_id=principal.user,
-                **props,
-            ),
-        )
-    finally:
-        connection.close()
+EXPORT = "waybill.data_export.requested.v1"
 
 
 def test_list_and_replay_dead_letters(stack: Stack) -> None:
@@ -39,9 +19,7 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
     with stack.client() as admin, stack.new_user() as user:
         assert user.get("/api/admin/dead-letters").status_code == 403
         assert user.post("/api/admin/dead-letters/replay", json={}).status_code == 403
-        purge = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
-        purge.channel().queue_purge(f"{queue}.dead")  # start from an empty dead-letter queue
-        purge.close()
+        take_dead_letters(stack.infra, queue)  # start from an empty dead-letter queue
         assert admin.get("/api/admin/dead-letters", params={"queue": queue}).json() == []
         f = upload(user, "replayed.txt", b"second chance")
         owner = user.get("/api/users/me").json()["id"]
@@ -55,9 +33,19 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
                 "export_format": "zip",
             }
 
+        def publish(principal: Principal, command: dict[str, object], **options: str) -> None:
+            publish_command(
+                stack.infra,
+                "export.requested",
+                command,
+                message_type=EXPORT,
+                principal=principal,
+                **options,
+            )
+
         # Parked on purpose: published with a wrong content type.
         wrong = str(uuid.uuid4())
-        _publish(stack, stack.publisher, export(wrong), content_type="text/plain")
+        publish(stack.publisher, export(wrong), content_type="text/plain")
         letters = wait_for(
             lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
             message="the parked message listed",
@@ -80,16 +68,14 @@ def test_list_and_replay_dead_letters(stack: Stack) -> None:
             message="parked again",
         )
         assert again[0]["principal"] == stack.publisher.user  # still its sender's
-        purge = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
-        purge.channel().queue_purge(f"{queue}.dead")
-        purge.close()
+        take_dead_letters(stack.infra, queue)
 
         # ... while a valid message whose cause was fixed since completes once replayed,
         # as the principal that sent it: a system published before its service account
         # existed, then an administrator made the account.
         latecomer = stack.infra.broker.principal("latecomer")
         task_id = str(uuid.uuid4())
-        _publish(stack, latecomer, export(task_id), content_type="application/json")
+        publish(latecomer, export(task_id))
         letters = wait_for(
             lambda: admin.get("/api/admin/dead-letters", params={"queue": queue}).json(),
             message="the latecomer's command parked",

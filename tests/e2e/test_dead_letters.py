@@ -6,42 +6,13 @@ from __future__ import annotations
 import json
 import uuid
 
-import pika
-
-from support.stack import Stack, finished, publish_command, upload, wait_for
-
-
-def _publish(
-    stack: Stack, body: bytes, *, type_: str | None, content_type: str = "application/json"
-) -> None:
-    publish_command(
-        stack.infra,
-        "export.requested",
-        body,
-        message_type=type_,
-        content_type=content_type,
-        principal=stack.publisher,
-    )
-
-
-def _drain_dead_letters(stack: Stack) -> list[tuple[bytes, dict[str, object]]]:
-    connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
-    got: list[tuple[bytes, dict[str, object]]] = []
-    try:
-        channel = connection.channel()
-        while True:
-            method, properties, body = channel.basic_get(
-                f"{stack.infra.prefix}.export.requests.dead", auto_ack=True
-            )
-            if method is None:
-                return got
-            got.append((body, dict(properties.headers or {})))
-    finally:
-        connection.close()
+from support.amqp import publish_command, take_dead_letters
+from support.stack import Stack, finished, upload, wait_for
 
 
 def test_invalid_messages_are_dead_lettered_with_a_reason(stack: Stack) -> None:
-    _drain_dead_letters(stack)
+    queue = f"{stack.infra.prefix}.export.requests"
+    take_dead_letters(stack.infra, queue)
     bad = [
         (
             b'{"task_id": "not-a-uuid", "owner_id": 1}',
@@ -54,11 +25,18 @@ def test_invalid_messages_are_dead_lettered_with_a_reason(stack: Stack) -> None:
         (b"<xml/>", "waybill.data_export.requested.v1", "text/xml"),
     ]
     for body, type_, content_type in bad:
-        _publish(stack, body, type_=type_, content_type=content_type)
+        publish_command(
+            stack.infra,
+            "export.requested",
+            body,
+            message_type=type_,
+            content_type=content_type,
+            principal=stack.publisher,
+        )
 
     dead: list[tuple[bytes, dict[str, object]]] = []
     wait_for(
-        lambda: dead.extend(_drain_dead_letters(stack)) or len(dead) >= len(bad),
+        lambda: dead.extend(take_dead_letters(stack.infra, queue)) or len(dead) >= len(bad),
         timeout=30,
         message="dead letters",
     )
@@ -96,7 +74,13 @@ def test_direct_publisher_is_authorized_like_http(stack: Stack) -> None:
             "file_ids": [f["id"]],
             "export_format": "zip",
         }
-        _publish(stack, json.dumps(message).encode(), type_="waybill.data_export.requested.v1")
+        publish_command(
+            stack.infra,
+            "export.requested",
+            message,
+            message_type="waybill.data_export.requested.v1",
+            principal=stack.publisher,
+        )
 
         def failed_job() -> dict[str, object] | None:
             jobs = other.get("/api/data-export/jobs").json()

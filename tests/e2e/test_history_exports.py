@@ -13,8 +13,9 @@ from typing import Any
 import asyncpg
 import httpx
 
+from support.amqp import publish_command
 from support.provenance import Recorder
-from support.stack import Stack, publish_command, s3_client, wait_for
+from support.stack import Stack, s3_client, wait_task
 
 TASK_EXPORT = "application/vnd.galaxy.task.export+json"
 
@@ -27,36 +28,8 @@ def build_history(rec: Recorder) -> dict[str, Any]:
         h, "cat1", {"input1": ("hda", a["id"]), "queries_0|input2": ("hda", b["id"])}, ["out_file1"]
     )
     pair = rec.paired(h)
-    mapped = rec.job(
-        {
-            "history_id": h,
-            "tool_id": "random_lines1",
-            "parameters": {"num_lines": 1},
-            "inputs": [{"name": "input", "src": "hdca", "id": pair["id"]}],
-            "map_over": [{"name": "input", "id": pair["id"]}],
-            "outputs": [
-                {
-                    "name": "out_file1",
-                    "elements": [
-                        {"identifier": "forward", "file_id": rec.file(b"f\n")},
-                        {"identifier": "reverse", "file_id": rec.file(b"r\n")},
-                    ],
-                }
-            ],
-        }
-    )
+    mapped = rec.mapped_over_pair(h, pair["id"], "random_lines1", parameters={"num_lines": 1})
     return {"history": h, "cat": cat, "mapped": mapped, "a": a}
-
-
-def wait_task(client: httpx.Client, task_id: str) -> str:
-    state: str = wait_for(
-        lambda: (
-            (s := client.get(f"/api/tasks/{task_id}/state").json()) in ("SUCCESS", "FAILURE") and s
-        ),
-        timeout=60,
-        message=f"task {task_id}",
-    )
-    return state
 
 
 def graph(client: httpx.Client, history_id: int) -> dict[str, Any]:

@@ -10,7 +10,8 @@ import uuid
 
 import pika
 
-from support.stack import Stack, finished, publish_command, upload, wait_for
+from support.amqp import publish_command, take_all
+from support.stack import Stack, finished, upload, wait_for
 
 BAD_BODIES = [
     (b"\xff\xfe\x00", "application/json"),  # not UTF-8
@@ -19,39 +20,6 @@ BAD_BODIES = [
     (b"x" * (17 * 1024 * 1024), "application/json"),  # over the body limit
     (b"{}", "text/plain"),  # wrong content type
 ]
-
-
-def _publish(
-    channel: pika.adapters.blocking_connection.BlockingChannel,
-    exchange: str,
-    key: str,
-    body: bytes,
-    content_type: str,
-    type_: str | None,
-) -> None:
-    channel.basic_publish(
-        exchange,
-        key,
-        body,
-        pika.BasicProperties(
-            content_type=content_type,
-            type=type_,
-            delivery_mode=2,
-            message_id=str(uuid.uuid4()),
-            headers={"odd": [1, {"x": None}], "x-delivery-count": "nope"},
-        ),
-    )
-
-
-def _drain(
-    channel: pika.adapters.blocking_connection.BlockingChannel, queue: str
-) -> list[dict[str, object]]:
-    found = []
-    while True:
-        method, properties, _ = channel.basic_get(queue, auto_ack=True)
-        if method is None:
-            return found
-        found.append(dict(properties.headers or {}))
 
 
 def test_every_consumer_dead_letters_malformed_messages(stack: Stack) -> None:
@@ -86,15 +54,26 @@ def test_every_consumer_dead_letters_malformed_messages(stack: Stack) -> None:
     channel = connection.channel()
     channel.confirm_delivery()
     for _, _, queue, _ in targets:
-        _drain(channel, f"{queue}.dead")
+        take_all(channel, f"{queue}.dead")
     for exchange, key, _, type_ in targets:
         for body, content_type in BAD_BODIES:
-            _publish(channel, exchange, key, body, content_type, type_)
+            channel.basic_publish(
+                exchange,
+                key,
+                body,
+                pika.BasicProperties(
+                    content_type=content_type,
+                    type=type_,
+                    delivery_mode=2,
+                    message_id=str(uuid.uuid4()),
+                    headers={"odd": [1, {"x": None}], "x-delivery-count": "nope"},
+                ),
+            )
     for _, _, queue, _ in targets:
         dead: list[dict[str, object]] = []
         wait_for(
             lambda q=queue, d=dead: (
-                d.extend(_drain(channel, f"{q}.dead")) or len(d) >= len(BAD_BODIES)
+                d.extend(h for _, h in take_all(channel, f"{q}.dead")) or len(d) >= len(BAD_BODIES)
             ),
             timeout=60,
             message=f"dead letters of {queue}",
@@ -122,7 +101,7 @@ def test_poison_message_is_parked_after_the_delivery_limit(stack: Stack) -> None
     connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
     channel = connection.channel()
     channel.confirm_delivery()
-    _drain(channel, f"{prefix}.export.requests.dead")
+    take_all(channel, f"{prefix}.export.requests.dead")
     poison = {
         "task_id": str(uuid.uuid4()),
         "owner_id": 2_000_000_000,
@@ -147,7 +126,10 @@ def test_poison_message_is_parked_after_the_delivery_limit(stack: Stack) -> None
         assert finished(user, job.json()["id"])["status"] == "completed"
     parked: list[dict[str, object]] = []
     wait_for(
-        lambda: parked.extend(_drain(channel, f"{prefix}.export.requests.dead")) or parked,
+        lambda: (
+            parked.extend(h for _, h in take_all(channel, f"{prefix}.export.requests.dead"))
+            or parked
+        ),
         timeout=60,
         message="the poison message parked",
     )

@@ -24,6 +24,7 @@ import pika
 import pika.exceptions
 import pytest
 
+from support.amqp import publish_command
 from support.broker import Principal
 from support.stack import Stack, finished, s3_client, upload, wait_for
 from waybill_shared.db.pg import init_json_codecs
@@ -43,36 +44,12 @@ def export_command(owner: int, file_id: int, **fields: Any) -> dict[str, Any]:
     }
 
 
-def publish(
-    stack: Stack,
-    principal: Principal,
-    command: dict[str, Any],
-    *,
-    user_id: str | None = None,
-    headers: dict[str, Any] | None = None,
-    routing_key: str = "export.requested",
-    message_type: str = EXPORT,
-) -> None:
-    """As `principal`; `user_id` is its own unless another is given ("" for none)."""
-    connection = pika.BlockingConnection(pika.URLParameters(principal.url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            f"{stack.infra.prefix}.commands",
-            routing_key,
-            json.dumps(command).encode(),
-            pika.BasicProperties(
-                content_type="application/json",
-                type=message_type,
-                delivery_mode=2,
-                message_id=str(command.get("task_id") or command.get("event_id")),
-                user_id=principal.user if user_id is None else (user_id or None),
-                headers=headers,
-            ),
-        )
-    finally:
-        connection.close()
+def publish(stack: Stack, principal: Principal, command: dict[str, Any], **options: Any) -> None:
+    """An export command (unless `routing_key` and `message_type` say otherwise), as
+    `principal` (support.amqp.publish_command)."""
+    options.setdefault("message_type", EXPORT)
+    routing_key = options.pop("routing_key", "export.requested")
+    publish_command(stack.infra, routing_key, command, principal=principal, **options)
 
 
 def parked(stack: Stack, queue: str, message_id: str, *, take: bool = True) -> dict[str, Any]:

@@ -3,6 +3,7 @@ copies, jobs, mapped runs."""
 
 from __future__ import annotations
 
+from support.amqp import publish_command
 from support.provenance import Recorder
 from support.stack import Stack
 
@@ -268,22 +269,14 @@ def test_provenance_events_from_another_system(stack: Stack) -> None:
             "owner_id": other_id,
             "job": {"history_id": h, "tool_id": "sneaky", "inputs": []},
         }
-        publisher = stack.publisher
-        connection = pika.BlockingConnection(pika.URLParameters(publisher.url))
-        channel = connection.channel()
-        channel.confirm_delivery()
         for body in (good, good, foreign):  # the good one twice: recorded once
-            channel.basic_publish(
-                f"{stack.infra.prefix}.commands",
+            publish_command(
+                stack.infra,
                 "provenance.recorded",
-                json.dumps(body).encode(),
-                pika.BasicProperties(
-                    content_type="application/json",
-                    type="waybill.provenance.recorded.v1",
-                    user_id=publisher.user,
-                ),
+                body,
+                message_type="waybill.provenance.recorded.v1",
+                principal=stack.publisher,
             )
-        connection.close()
         connection = pika.BlockingConnection(pika.URLParameters(stack.infra.amqp_url))
         channel = connection.channel()
 

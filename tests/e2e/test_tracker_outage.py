@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from support.stack import Stack, finished, upload, wait_for
+from support.stack import Stack, create_export, finished, upload, wait_for
 
 
 @pytest.mark.slow
@@ -19,15 +19,7 @@ def test_tracker_down_under_load(stack: Stack) -> None:
         stopped_at = time.monotonic()
         try:
             jobs = [
-                user.post(
-                    "/api/data-export/jobs",
-                    json={
-                        "name": f"t{i}",
-                        "file_ids": [files[i % 3]["id"]],
-                        "export_format": "zip",
-                    },
-                ).json()
-                for i in range(12)
+                create_export(user, f"t{i}", [files[i % 3]["id"]], "zip").json() for i in range(12)
             ]
             # The worker runs them (it holds leases in the database), but without the
             # tracker no completion is recorded yet.

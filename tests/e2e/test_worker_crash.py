@@ -10,7 +10,7 @@ import zipfile
 import httpx
 import pytest
 
-from support.stack import Stack, finished, upload, wait_for
+from support.stack import Stack, create_export, finished, upload, wait_for
 
 
 @pytest.mark.slow
@@ -21,14 +21,7 @@ def test_killed_worker_mid_export_completes_once(stack: Stack) -> None:
         # (CSV to Parquet is now too fast to catch mid-way).
         rows = "".join(f"g{i},{i},{i * 0.25},label {i}\n" for i in range(40_000)).encode()
         files = [upload(user, f"part{i}.csv", b"gene,n,x,label\n" + rows) for i in range(6)]
-        job = user.post(
-            "/api/data-export/jobs",
-            json={
-                "name": "crash",
-                "file_ids": [f["id"] for f in files],
-                "export_format": "excel",
-            },
-        ).json()
+        job = create_export(user, "crash", [f["id"] for f in files], "excel").json()
         wait_for(
             lambda: user.get(f"/api/data-export/jobs/{job['id']}").json()["processed_files"] >= 1,
             timeout=60,

@@ -3,13 +3,14 @@ extraction service, S3, tracker; the legacy HID form and the extraction summary.
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import yaml
 
 from support.provenance import Recorder
-from support.stack import Stack, wait_for
+from support.stack import Stack, s3_client, wait_for
 
 
 def extract(client: Any, body: dict[str, Any], wait: int = 30) -> dict[str, Any]:
@@ -18,6 +19,17 @@ def extract(client: Any, body: dict[str, Any], wait: int = 30) -> dict[str, Any]
     result: dict[str, Any] = response.json()
     assert result["status"] == "completed", result
     return result
+
+
+def extract_one_sort(client: Any, name: str) -> dict[str, Any]:
+    """A history with one dataset sorted once, extracted as workflow `name`."""
+    rec = Recorder(client)
+    h = rec.history()
+    a = rec.dataset(h)
+    run = rec.run(h, "sort1", {"input": ("hda", a["id"])}, ["out"])
+    return extract(
+        client, {"workflow_name": name, "job_ids": [run["jobs"][0]["id"]], "hda_ids": [a["id"]]}
+    )
 
 
 def test_cat1_two_inputs_end_to_end(stack: Stack) -> None:
@@ -73,6 +85,64 @@ def test_cat1_two_inputs_end_to_end(stack: Stack) -> None:
             user.get(f"/api/tasks/{result['task_id']}/result").json()["workflow_id"]
             == result["workflow_id"]
         )
+
+
+def test_gxformat2_is_made_by_the_extraction_and_served_as_stored(stack: Stack) -> None:
+    """The extraction service stores the gxformat2 form beside the .ga when it
+    extracts; the gateway serves the stored object and makes nothing."""
+    with stack.new_user() as user:
+        result = extract_one_sort(user, "sorted")
+        s3 = s3_client(stack.infra)
+        prefix = f"workflows/{result['task_id']}/"
+        # Both documents exist before anyone downloaded either.
+        stored = sorted(
+            str(o.object_name)
+            for o in s3.list_objects(stack.infra.bucket, prefix=prefix, recursive=True)
+        )
+        assert stored == [prefix + "workflow.ga", prefix + "workflow.gxwf.yml"]
+        made = s3.get_object(stack.infra.bucket, prefix + "workflow.gxwf.yml").read()
+        document = yaml.safe_load(made)
+        assert document["class"] == "GalaxyWorkflow" and document["label"] == "sorted"
+        assert [step["tool_id"] for step in document["steps"]] == ["sort1"]
+
+        url = f"/api/workflows/{result['workflow_id']}/download"
+        download = user.get(url, params={"format": "format2"})
+        assert download.status_code == 200
+        assert download.headers["content-type"].startswith("application/x-yaml")
+        assert download.content == made
+        # What is stored is what is served: a changed object is answered as it is.
+        marker = made + b"# served from storage\n"
+        s3.put_object(
+            stack.infra.bucket, prefix + "workflow.gxwf.yml", io.BytesIO(marker), len(marker)
+        )
+        assert user.get(url, params={"format": "format2"}).content == marker
+
+
+def test_a_workflow_stored_without_gxformat2_gets_it_when_extraction_starts(
+    stack: Stack,
+) -> None:
+    """Workflows extracted before the extraction service made gxformat2 (the gateway
+    made it on first download) still download in both forms: a starting extraction
+    service makes what is missing."""
+    with stack.new_user() as user:
+        result = extract_one_sort(user, "older")
+        s3 = s3_client(stack.infra)
+        key = f"workflows/{result['task_id']}/workflow.gxwf.yml"
+        s3.remove_object(stack.infra.bucket, key)
+        url = f"/api/workflows/{result['workflow_id']}/download"
+        assert user.get(url, params={"format": "format2"}).status_code == 410
+
+        extraction = stack.infra.service("extraction").start()
+        try:
+            extraction.wait_ready()
+            made = wait_for(
+                lambda: (r := user.get(url, params={"format": "format2"})).status_code == 200 and r,
+                message="the gxformat2 document made at start",
+            )
+        finally:
+            extraction.terminate()
+        assert yaml.safe_load(made.content)["label"] == "older"
+        assert s3.stat_object(stack.infra.bucket, key).content_type == "application/x-yaml"
 
 
 def test_without_wait_answers_202_then_completes(stack: Stack) -> None:
@@ -224,24 +294,7 @@ def test_extraction_summary_is_galaxys_workflow_extraction_summary(stack: Stack)
             ["out_file1"],
         )
         pair = rec.paired(h)
-        mapped = rec.job(
-            {
-                "history_id": h,
-                "tool_id": "random_lines1",
-                "tool_version": "2.0",
-                "inputs": [{"name": "input", "src": "hdca", "id": pair["id"]}],
-                "map_over": [{"name": "input", "id": pair["id"]}],
-                "outputs": [
-                    {
-                        "name": "out_file1",
-                        "elements": [
-                            {"identifier": "forward", "file_id": rec.file(b"f\n")},
-                            {"identifier": "reverse", "file_id": rec.file(b"r\n")},
-                        ],
-                    }
-                ],
-            }
-        )
+        mapped = rec.mapped_over_pair(h, pair["id"], "random_lines1", tool_version="2.0")
         summary = user.get(f"/api/histories/{h}/extraction_summary")
         assert summary.status_code == 200, summary.text
         data = summary.json()

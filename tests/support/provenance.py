@@ -95,3 +95,28 @@ class Recorder:
                 ],
             }
         )
+
+    def mapped_over_pair(
+        self, history_id: int, pair_id: int, tool_id: str, **fields: Any
+    ) -> dict[str, Any]:
+        """A run of `tool_id` mapped over a paired collection (input `input`): one job
+        per element, and one output collection `out_file1` of a forward and a reverse
+        dataset. `fields` add to the job's body (parameters, tool_version)."""
+        return self.job(
+            {
+                "history_id": history_id,
+                "tool_id": tool_id,
+                "inputs": [{"name": "input", "src": "hdca", "id": pair_id}],
+                "map_over": [{"name": "input", "id": pair_id}],
+                "outputs": [
+                    {
+                        "name": "out_file1",
+                        "elements": [
+                            {"identifier": "forward", "file_id": self.file(b"f\n")},
+                            {"identifier": "reverse", "file_id": self.file(b"r\n")},
+                        ],
+                    }
+                ],
+                **fields,
+            }
+        )

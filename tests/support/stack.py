@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pika
 from minio import Minio
 
 from support.broker import BrokerSpace, Principal, Rabbitmqctl, open_broker_space
@@ -379,6 +378,18 @@ def finished(client: httpx.Client, job_id: int, timeout: float = 60) -> dict[str
     return result
 
 
+def wait_task(client: httpx.Client, task_id: str, timeout: float = 60) -> str:
+    """Poll a task (`/api/tasks/{id}/state`) until it ends: SUCCESS or FAILURE."""
+    state: str = wait_for(
+        lambda: (
+            (s := client.get(f"/api/tasks/{task_id}/state").json()) in ("SUCCESS", "FAILURE") and s
+        ),
+        timeout=timeout,
+        message=f"task {task_id}",
+    )
+    return state
+
+
 def expire_now(infra: Infra, job_id: int) -> None:
     """Move a job's expiry into the past (a TTL is at least an hour)."""
     admin_exec(
@@ -405,34 +416,3 @@ def s3_client(infra: Infra) -> Minio:
         secret_key=S3_SECRET_KEY,
         secure=False,
     )
-
-
-def publish_command(
-    infra: Infra,
-    routing_key: str,
-    body: bytes,
-    *,
-    message_type: str | None,
-    principal: Principal,
-    content_type: str = "application/json",
-) -> None:
-    """Publish to the commands exchange as another system would (pika, confirmed), as
-    `principal`, its AMQP user in the `user_id` property."""
-    connection = pika.BlockingConnection(pika.URLParameters(principal.url))
-    try:
-        channel = connection.channel()
-        channel.confirm_delivery()
-        channel.basic_publish(
-            f"{infra.prefix}.commands",
-            routing_key,
-            body,
-            pika.BasicProperties(
-                content_type=content_type,
-                type=message_type,
-                delivery_mode=2,
-                message_id=str(uuid.uuid4()),
-                user_id=principal.user,
-            ),
-        )
-    finally:
-        connection.close()

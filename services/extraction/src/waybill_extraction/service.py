@@ -1,6 +1,7 @@
 """One extraction, as a leased task: check the request again (direct publishers get
 the gateway's checks), build the workflow from the provenance graph, store the .ga
-document under a key derived from the task, record the workflow once."""
+document and its gxformat2 form under keys derived from the task, record the
+workflow once."""
 
 from __future__ import annotations
 
@@ -8,23 +9,34 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+import structlog
 
-from waybill_extraction.domain import ProvenanceGraph
-from waybill_extraction.requests import build_document, check_extraction_request
+from waybill_extraction.format2 import format2_yaml
+from waybill_extraction.repository import record_workflow, workflow_storage_keys
 from waybill_shared.contracts.messages import ExtractionRequested
-from waybill_shared.db.models import User, Workflow
+from waybill_shared.db.models import User
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import NotFound
+from waybill_shared.extraction.documents import format2_key, ga_key
+from waybill_shared.extraction.domain import ProvenanceGraph
+from waybill_shared.extraction.requests import build_document, check_extraction_request
 from waybill_shared.runtime import Runtime
+from waybill_shared.storage import ObjectMissing
 from waybill_shared.tasks.repository import TaskRow
 from waybill_shared.tasks.runner import LeasedTask, TaskHandlers, TaskSpec, run_leased_task
 
+log = structlog.get_logger(__name__)
 
-def document_key(task_uuid: object) -> str:
-    """The .ga document; its gxformat2 form is made beside it on first download."""
-    return f"workflows/{task_uuid}/workflow.ga"
+
+def _documents(graph: ProvenanceGraph, request: ExtractionRequested) -> tuple[bytes, bytes, int]:
+    """The .ga (JSON) and gxformat2 (YAML) bodies and the step count; blocking, run in
+    one thread hop."""
+    document = build_document(graph, request)
+    return (
+        json.dumps(document, indent=2).encode(),
+        format2_yaml(document),
+        len(document.get("steps", {})),
+    )
 
 
 async def run_extraction(
@@ -43,31 +55,29 @@ async def run_extraction(
             return await check_extraction_request(session, user, request)
 
     async def work(leased: LeasedTask, graph: ProvenanceGraph) -> None:
-        document = await asyncio.to_thread(build_document, graph, request)
+        ga, format2, steps = await asyncio.to_thread(_documents, graph, request)
         leased.check_stop()
-        ga_key = document_key(request.task_id)
-        await runtime.storage.put_bytes(ga_key, json.dumps(document, indent=2).encode())
+        storage_key = ga_key(request.task_id)
+        # Both stored before the row exists, so a workflow that can be found can be
+        # downloaded in either form.
+        await asyncio.gather(
+            runtime.storage.put_bytes(storage_key, ga),
+            runtime.storage.put_bytes(
+                format2_key(storage_key), format2, content_type="application/x-yaml"
+            ),
+        )
         leased.check_stop()
         async with unit_of_work(runtime.sessions) as session:
-            # One workflow per task, whatever the number of attempts.
-            await session.execute(
-                insert(Workflow)
-                .values(
-                    owner_id=request.owner_id,
-                    task_id=leased.task.id,
-                    name=request.workflow_name,
-                    storage_key=ga_key,
-                    step_count=len(document.get("steps", {})),
-                )
-                .on_conflict_do_nothing(index_elements=[Workflow.task_id])
+            workflow_id = await record_workflow(
+                session,
+                owner_id=request.owner_id,
+                task_id=leased.task.id,
+                name=request.workflow_name,
+                storage_key=storage_key,
+                step_count=steps,
             )
-            workflow_id = (
-                await session.execute(select(Workflow.id).where(Workflow.task_id == leased.task.id))
-            ).scalar_one()
         await leased.emitter.emit(
-            "completed",
-            progress=100.0,
-            result={"workflow_id": workflow_id, "steps": len(document.get("steps", {}))},
+            "completed", progress=100.0, result={"workflow_id": workflow_id, "steps": steps}
         )
 
     await run_leased_task(
@@ -83,3 +93,37 @@ async def run_extraction(
         ack=ack,
         handlers=TaskHandlers(authorize, work),
     )
+
+
+def _format2_of_ga(ga: bytes) -> bytes:
+    return format2_yaml(json.loads(ga))
+
+
+async def add_missing_format2(runtime: Runtime) -> int:
+    """Workflows extracted before this service made the gxformat2 form (the gateway
+    made it on first download) get it now, so that every workflow downloads in both
+    forms. Once per start: one query and one listing of `workflows/`."""
+    made = 0
+    try:
+        async with runtime.sessions() as session:
+            ga_keys = await workflow_storage_keys(session)
+        wanted = sorted(format2_key(key) for key in ga_keys)
+        present = await runtime.storage.present(wanted, prefix="workflows/")
+        for key in ga_keys:
+            if format2_key(key) in present:
+                continue
+            try:
+                ga = await runtime.storage.get_bytes(key)
+            except ObjectMissing:
+                continue  # the storage reconcile reports it
+            body = await asyncio.to_thread(_format2_of_ga, ga)
+            await runtime.storage.put_bytes(
+                format2_key(key), body, content_type="application/x-yaml"
+            )
+            made += 1
+    except Exception:
+        # Not fatal: extraction works without it, and the next start tries again.
+        log.warning("gxformat2 backfill stopped", made=made, exc_info=True)
+    if made:
+        log.info("gxformat2 documents made for earlier workflows", count=made)
+    return made

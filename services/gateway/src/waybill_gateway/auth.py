@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import structlog
 
+from waybill_gateway.repository import accounts as repository
 from waybill_shared.db.models import User
 from waybill_shared.db.pg import Pool, Record
 from waybill_shared.security import hash_api_key
@@ -26,11 +26,6 @@ from waybill_shared.security import hash_api_key
 log = structlog.get_logger(__name__)
 
 MAX_ENTRIES = 10_000
-
-USER_COLUMNS = (
-    "u.id, u.name, u.is_admin, u.created_at, u.quota_stored_bytes, "
-    "u.quota_running_exports, u.quota_files_per_export"
-)
 
 
 @dataclass(frozen=True)
@@ -52,7 +47,7 @@ class _Entry:
 
 
 def user_of(row: Record) -> User:
-    """A detached User from a row with USER_COLUMNS."""
+    """A detached User from a row with repository.accounts.USER_COLUMNS."""
     user = User(
         id=row["id"],
         name=row["name"],
@@ -91,11 +86,7 @@ class ApiKeys:
 
     async def _load(self, digest: str, now: float) -> _Entry | None:
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(
-                f"""SELECT {USER_COLUMNS}, k.id AS key_id, k.expires_at
-                    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1""",
-                digest,
-            )
+            row = await repository.key_and_user(conn, digest)
         if row is None:
             self._cache.pop(digest, None)
             return None
@@ -130,13 +121,7 @@ class ApiKeys:
             return
         try:
             async with self.pool.acquire() as conn:
-                await conn.execute(
-                    """UPDATE api_keys k SET last_used_at = v.at
-                       FROM unnest($1::int[], $2::timestamptz[]) AS v(id, at)
-                       WHERE k.id = v.id AND (k.last_used_at IS NULL OR k.last_used_at < v.at)""",
-                    list(used),
-                    [datetime.fromtimestamp(t, UTC) for t in used.values()],
-                )
+                await repository.write_last_used(conn, used)
         except Exception as exc:  # the database away: keep them for the next round
             log.warning("could not record when keys were last used", error=repr(exc))
             for key_id, at in used.items():

@@ -4,18 +4,18 @@ records one by one."""
 from __future__ import annotations
 
 from aio_pika.abc import AbstractIncomingMessage
-from sqlalchemy.dialects.postgresql import insert
 
 from waybill_shared import metrics
 from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import ProvenanceRecorded, TaskEvent
-from waybill_shared.db.models import InboxMessage, User
+from waybill_shared.db.models import User
 from waybill_shared.db.session import unit_of_work
 from waybill_shared.errors import Invalid, NotFound
 from waybill_shared.messaging.broker import RejectMessage
 from waybill_shared.provenance.recording import record_job
 from waybill_shared.runtime import Runtime
 from waybill_shared.tasks.repository import apply_events
+from waybill_tracker.repository import first_delivery
 
 
 class TrackerHandlers:
@@ -44,17 +44,9 @@ class TrackerHandlers:
             raise RejectMessage(f"provenance not recorded: refused: {refused}")
         try:
             async with unit_of_work(self.runtime.sessions) as session:
-                first_time = (
-                    await session.execute(
-                        insert(InboxMessage)
-                        .values(
-                            message_id=str(message.event_id), message_type=message.message_type()
-                        )
-                        .on_conflict_do_nothing()
-                        .returning(InboxMessage.message_id)
-                    )
-                ).scalar_one_or_none()
-                if first_time is None:
+                if not await first_delivery(
+                    session, message_id=str(message.event_id), message_type=message.message_type()
+                ):
                     return
                 user = await session.get(User, message.owner_id)
                 if user is None:

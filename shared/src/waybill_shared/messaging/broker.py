@@ -1,10 +1,6 @@
-"""A thin layer over aio-pika: connect, find the topology, publish with confirms, consume.
-
-Why not FastStream: we need to dead-letter with a reason (publish to the DLQ ourselves
-with the validation error, then ack), to look at the quorum delivery count, and to ack
-at a point the handler chooses (after a lease is held). Plain aio-pika keeps those in
-view; the AsyncAPI document is generated from the contracts instead (scripts/asyncapi.py).
-"""
+"""A thin layer over aio-pika: connect, find the topology, publish with confirms (as
+this service's principal), consume one by one or in batches, dead-letter with the
+reason. Why this rather than FastStream: docs/DESIGN-NOTES.md, "Messaging"."""
 
 from __future__ import annotations
 
@@ -14,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aio_pika
-import orjson
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
@@ -23,11 +18,11 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from pydantic import ValidationError
 
 from waybill_shared import metrics
 from waybill_shared.contracts.messages import Message
 from waybill_shared.errors import is_unavailable
+from waybill_shared.messaging.parsing import InvalidMessage, parse_message
 from waybill_shared.messaging.topology import QueueSpec, Topology
 from waybill_shared.settings import amqp_user_of
 
@@ -36,7 +31,6 @@ log = structlog.get_logger(__name__)
 DEAD_REASON_HEADER = "x-waybill-dead-reason"
 SOURCE_QUEUE_HEADER = "x-waybill-source-queue"
 PRINCIPAL_HEADER = "x-waybill-principal"
-MAX_BODY_BYTES = 16 * 1024 * 1024
 PUBLISH_TIMEOUT = 10.0
 
 
@@ -308,7 +302,7 @@ class Broker:
         handler: Handler,
     ) -> None:
         try:
-            message = parse_message(incoming, models)
+            message = _parse(incoming, models)
         except InvalidMessage as exc:
             await self.dead_letter(incoming, spec, str(exc))
             return
@@ -394,39 +388,13 @@ class Broker:
             self._channel = None
 
 
-class InvalidMessage(Exception):
-    pass
-
-
-def parse_message(incoming: AbstractIncomingMessage, models: dict[str, type[Message]]) -> Message:
-    """Turn an AMQP delivery into its contract model, or say precisely why not."""
-    if len(incoming.body) > MAX_BODY_BYTES:
-        raise InvalidMessage(f"body of {len(incoming.body)} bytes exceeds {MAX_BODY_BYTES}")
-    if incoming.content_type not in (None, "", "application/json"):
-        raise InvalidMessage(f"content_type {incoming.content_type!r} is not application/json")
-    model = models.get(incoming.type or "")
-    if model is None:
-        if incoming.type or len(models) != 1:
-            known = ", ".join(sorted(models))
-            raise InvalidMessage(
-                f"unknown message type {incoming.type!r}; expected one of: {known}"
-            )
-        model = next(iter(models.values()))
-    try:
-        incoming.body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidMessage(f"body is not UTF-8: {exc}") from exc
-    try:
-        data = orjson.loads(incoming.body)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidMessage(f"body is not JSON: {exc}") from exc
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        errors = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<body>'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidMessage(f"does not match {model.message_type()}: {errors}") from exc
+def _parse(incoming: AbstractIncomingMessage, models: dict[str, type[Message]]) -> Message:
+    return parse_message(
+        incoming.body,
+        content_type=incoming.content_type,
+        message_type=incoming.type,
+        models=models,
+    )
 
 
 class _Batcher:
@@ -450,7 +418,7 @@ class _Batcher:
 
     async def on_message(self, incoming: AbstractIncomingMessage) -> None:
         try:
-            message = parse_message(incoming, self.models)
+            message = _parse(incoming, self.models)
         except InvalidMessage as exc:
             await self.broker.dead_letter(incoming, self.spec, str(exc))
             return

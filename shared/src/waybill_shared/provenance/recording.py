@@ -1,12 +1,13 @@
 """Recording provenance: datasets from files, copies, collections, and tool runs
-(plain, making collections, or mapped over collections). Functions add rows to the
-caller's session; the caller commits."""
+(plain, making collections, or mapped over collections). The rules of collections and
+mapped runs are waybill_shared.provenance.mapping (pure); this module checks access,
+loads what a plan needs and writes the plan. Functions add rows to the caller's
+session; the caller commits."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,14 +25,16 @@ from waybill_shared.db.models import (
     User,
 )
 from waybill_shared.errors import Invalid
-from waybill_shared.provenance import access
-from waybill_shared.provenance.schemas import (
-    ElementIdentifier,
-    JobRecordRequest,
-    NewContent,
-    OutputElement,
-    OutputLeaf,
+from waybill_shared.provenance import access, mapping
+from waybill_shared.provenance.mapping import (
+    MappedStructure,
+    Path,
+    PlannedDataset,
+    PlannedNode,
+    PlannedOutput,
+    StoredElement,
 )
+from waybill_shared.provenance.schemas import ElementIdentifier, JobRecordRequest, NewContent
 
 EXTENSION_BY_FORMAT = {
     "csv": "csv",
@@ -150,19 +153,6 @@ async def copy_collection(
     return copy
 
 
-def check_structure(collection_type: str, identifiers: Sequence[str], path: str) -> None:
-    head = collection_type.split(":", 1)[0]
-    if head == "paired" and list(identifiers) != ["forward", "reverse"]:
-        raise Invalid(
-            f"{path}: a paired collection has exactly the elements 'forward' and 'reverse', "
-            f"got {list(identifiers)}"
-        )
-    if not identifiers:
-        raise Invalid(f"{path}: a collection needs at least one element")
-    if len(set(identifiers)) != len(identifiers):
-        raise Invalid(f"{path}: element identifiers must be unique")
-
-
 async def new_collection(
     session: AsyncSession,
     user: User,
@@ -177,51 +167,44 @@ async def new_collection(
     )
     session.add(collection)
     await session.flush()
-
-    async def add(
-        level: list[ElementIdentifier], ctype: str, parent: int | None, path: str
-    ) -> None:
-        check_structure(ctype, [e.name for e in level], path)
-        _, _, rest = ctype.partition(":")
-        for index, spec in enumerate(level):
-            where = f"{path}/{spec.name}"
-            if rest:
-                if spec.src != "new_collection" or not spec.element_identifiers:
-                    raise Invalid(
-                        f"{where}: a {ctype} holds {rest} collections (src new_collection)"
-                    )
-                if spec.collection_type not in (None, rest):
-                    raise Invalid(
-                        f"{where}: collection_type {spec.collection_type!r}, expected {rest!r}"
-                    )
-                node = CollectionElement(
-                    collection_id=collection.id,
-                    parent_element_id=parent,
-                    element_index=index,
-                    identifier=spec.name,
-                    child_collection_type=rest,
-                )
-                session.add(node)
-                await session.flush()
-                await add(spec.element_identifiers, rest, node.id, where)
-            else:
-                if spec.src != "hda" or spec.id is None:
-                    raise Invalid(f"{where}: a {ctype} holds datasets (src hda with an id)")
-                dataset = await access.dataset(session, user, spec.id)
-                session.add(
-                    CollectionElement(
-                        collection_id=collection.id,
-                        parent_element_id=parent,
-                        element_index=index,
-                        identifier=spec.name,
-                        dataset_id=dataset.id,
-                    )
-                )
-        await session.flush()
-
-    await add(element_identifiers, collection_type, None, name)
+    ids: dict[Path, int] = {}
+    for planned in mapping.collection_elements(element_identifiers, collection_type, name):
+        if isinstance(planned, PlannedNode):
+            ids[planned.path] = await _add_node(session, collection, planned, ids)
+        else:
+            dataset = await access.dataset(session, user, planned.dataset_id)
+            session.add(_element(collection, planned, ids, dataset_id=dataset.id))
+    await session.flush()
     touch(history)
     return collection
+
+
+def _element(
+    collection: Collection,
+    planned: PlannedNode | PlannedDataset | PlannedOutput,
+    ids: dict[Path, int],
+    *,
+    dataset_id: int | None = None,
+    child_collection_type: str | None = None,
+) -> CollectionElement:
+    """The row of a planned element; its parent's id from `ids` (written before it)."""
+    return CollectionElement(
+        collection_id=collection.id,
+        parent_element_id=ids.get(planned.path[:-1]),
+        element_index=planned.index,
+        identifier=planned.path[-1],
+        dataset_id=dataset_id,
+        child_collection_type=child_collection_type,
+    )
+
+
+async def _add_node(
+    session: AsyncSession, collection: Collection, planned: PlannedNode, ids: dict[Path, int]
+) -> int:
+    node = _element(collection, planned, ids, child_collection_type=planned.child_type)
+    session.add(node)
+    await session.flush()  # its id, for its children
+    return node.id
 
 
 async def add_content(
@@ -326,17 +309,13 @@ async def record_job(session: AsyncSession, user: User, req: JobRecordRequest) -
         )
         session.add(collection)
         await session.flush()
-        await _output_elements(
+        await _write_outputs(
             session,
             user,
             history,
             collection,
-            spec.elements,
-            spec.collection_type,
-            job_for=lambda _path: job,
-            path=(),
-            parent=None,
-            label=spec.name,
+            mapping.output_elements(spec.elements, spec.collection_type, label=spec.name),
+            {(): job},
         )
         session.add(JobOutput(job_id=job.id, name=spec.name, src="hdca", ref_id=collection.id))
         run.output_collections.append(collection)
@@ -345,126 +324,68 @@ async def record_job(session: AsyncSession, user: User, req: JobRecordRequest) -
     return run
 
 
-async def _output_elements(
+async def _write_outputs(
     session: AsyncSession,
     user: User,
     history: History,
     collection: Collection,
-    elements: Sequence[OutputElement],
-    collection_type: str,
-    *,
-    job_for: Any,
-    path: tuple[str, ...],
-    parent: int | None,
-    label: str,
-) -> list[tuple[tuple[str, ...], Dataset]]:
-    """Create the element tree of an output collection; leaves become hidden datasets
-    made by the job at their path. Returns (path, dataset) per leaf."""
-    check_structure(collection_type, [e.identifier for e in elements], "/".join((label, *path)))
-    _, _, rest = collection_type.partition(":")
-    made: list[tuple[tuple[str, ...], Dataset]] = []
-    for index, spec in enumerate(elements):
-        here = (*path, spec.identifier)
-        if isinstance(spec, OutputLeaf):
-            if rest:
-                raise Invalid(f"{label}/{'/'.join(here)}: expected {rest} elements, got a dataset")
-            job = job_for(here)
-            dataset = await dataset_from_file(
-                session,
-                user,
-                history,
-                file_id=spec.file_id,
-                name=spec.identifier,
-                visible=False,
-                creating_job=job,
-            )
-            session.add(
-                CollectionElement(
-                    collection_id=collection.id,
-                    parent_element_id=parent,
-                    element_index=index,
-                    identifier=spec.identifier,
-                    dataset_id=dataset.id,
-                )
-            )
-            made.append((here, dataset))
-        else:
-            if not rest:
-                raise Invalid(f"{label}/{'/'.join(here)}: expected a dataset, got nested elements")
-            node = CollectionElement(
-                collection_id=collection.id,
-                parent_element_id=parent,
-                element_index=index,
-                identifier=spec.identifier,
-                child_collection_type=rest,
-            )
-            session.add(node)
-            await session.flush()
-            made += await _output_elements(
-                session,
-                user,
-                history,
-                collection,
-                spec.elements,
-                rest,
-                job_for=job_for,
-                path=here,
-                parent=node.id,
-                label=label,
-            )
+    planned_elements: Iterable[PlannedNode | PlannedOutput],
+    jobs: dict[Path, Job],
+) -> list[tuple[PlannedOutput, Dataset]]:
+    """Write an output collection's planned elements; a leaf becomes a hidden dataset
+    made by the job of its slot. Returns each leaf with its dataset."""
+    ids: dict[Path, int] = {}
+    made: list[tuple[PlannedOutput, Dataset]] = []
+    for planned in planned_elements:
+        if isinstance(planned, PlannedNode):
+            ids[planned.path] = await _add_node(session, collection, planned, ids)
+            continue
+        dataset = await dataset_from_file(
+            session,
+            user,
+            history,
+            file_id=planned.file_id,
+            name=planned.path[-1],
+            visible=False,
+            creating_job=jobs[planned.slot],
+        )
+        session.add(_element(collection, planned, ids, dataset_id=dataset.id))
+        made.append((planned, dataset))
     await session.flush()
     return made
 
 
-async def mapping_slots(
-    session: AsyncSession, collection: Collection, subcollection_type: str | None
-) -> tuple[dict[tuple[str, ...], CollectionElement], str]:
-    """The elements a run maps over, by identifier path, and the type of the
-    implicit output collections (the outer structure)."""
-    elements = list(
-        (
+async def _mapped_structure(
+    session: AsyncSession, user: User, req: JobRecordRequest
+) -> tuple[MappedStructure, dict[str, int]]:
+    """The structure the run maps over, and each mapped input's collection id."""
+    assert req.map_over
+    structure = MappedStructure()
+    mapped: dict[str, int] = {}
+    for m in req.map_over:
+        collection = await access.collection(session, user, m.id)
+        elements = (
             await session.execute(
-                select(CollectionElement)
+                select(
+                    CollectionElement.id,
+                    CollectionElement.parent_element_id,
+                    CollectionElement.identifier,
+                    CollectionElement.element_index,
+                )
                 .where(CollectionElement.collection_id == collection.id)
                 .order_by(CollectionElement.id)
             )
-        ).scalars()
-    )
-    paths: dict[int, tuple[str, ...]] = {}
-    for element in elements:
-        parent = paths.get(element.parent_element_id or 0, ())
-        paths[element.id] = (*parent, element.identifier)
-    ctype = collection.collection_type
-    if subcollection_type is None:
-        depth = len(ctype.split(":"))
-        output_type = ctype
-    else:
-        if not ctype.endswith(subcollection_type) or ctype == subcollection_type:
-            raise Invalid(
-                f"cannot map over {subcollection_type!r} sub-collections of a {ctype!r} collection"
-            )
-        depth = len(ctype.split(":")) - len(subcollection_type.split(":"))
-        output_type = ctype[: -len(subcollection_type) - 1]
-    slots = {paths[e.id]: e for e in elements if len(paths[e.id]) == depth}
-    return slots, output_type
-
-
-def _inner_type(elements: Sequence[OutputElement], depth: int) -> str:
-    """The collection type below `depth` levels of an element tree ("" when the tree
-    is exactly that deep): paired when the identifiers are forward and reverse."""
-    level = list(elements)
-    for _ in range(depth):
-        nodes = [e for e in level if not isinstance(e, OutputLeaf)]
-        if not nodes:
-            return ""
-        level = list(nodes[0].elements)
-    parts: list[str] = []
-    while level:
-        ids = [e.identifier for e in level]
-        parts.append("paired" if ids == ["forward", "reverse"] else "list")
-        nodes = [e for e in level if not isinstance(e, OutputLeaf)]
-        level = list(nodes[0].elements) if nodes else []
-    return ":" + ":".join(parts)
+        ).all()
+        structure.add(
+            m.name,
+            mapping.slots(
+                collection.collection_type,
+                [StoredElement(*row) for row in elements],
+                m.subcollection_type,
+            ),
+        )
+        mapped[m.name] = collection.id
+    return structure, mapped
 
 
 async def _record_mapped_run(
@@ -473,20 +394,7 @@ async def _record_mapped_run(
     assert req.map_over
     if req.output_collections:
         raise Invalid("output_collections cannot be combined with map_over")
-    structure: dict[tuple[str, ...], list[tuple[str, CollectionElement]]] = {}
-    output_type = ""
-    mapped: dict[str, int] = {}
-    for m in req.map_over:
-        collection = await access.collection(session, user, m.id)
-        slots, output_type_m = await mapping_slots(session, collection, m.subcollection_type)
-        if structure and set(slots) != set(structure):
-            raise Invalid(
-                f"map_over {m.name!r}: its structure differs from the other mapped inputs"
-            )
-        output_type = output_type_m
-        for path, element in slots.items():
-            structure.setdefault(path, []).append((m.name, element))
-        mapped[m.name] = collection.id
+    structure, mapped = await _mapped_structure(session, user, req)
     icj = ImplicitCollectionJobs(
         history_id=history.id,
         owner_id=history.owner_id,
@@ -496,25 +404,21 @@ async def _record_mapped_run(
     session.add(icj)
     await session.flush()
     run = RecordedRun(implicit_collection_jobs=icj)
-    jobs: dict[tuple[str, ...], Job] = {}
-    for path in sorted(structure, key=lambda p: [e.element_index for _, e in structure[p]]):
+    jobs: dict[Path, Job] = {}
+    for planned_job in structure.jobs():
         job = _new_job(req, history, user, icj.id)
         session.add(job)
         await session.flush()
-        jobs[path] = job
+        jobs[planned_job.slot] = job
         run.jobs.append(job)
         for ref in req.inputs:
             if ref.name not in mapped:
                 session.add(JobInput(job_id=job.id, name=ref.name, src=ref.src, ref_id=ref.id))
-        for name, element in structure[path]:
-            session.add(JobInput(job_id=job.id, name=name, src="dce", ref_id=element.id))
-    depth = len(output_type.split(":"))
+        for name, element_id in planned_job.inputs:
+            session.add(JobInput(job_id=job.id, name=name, src="dce", ref_id=element_id))
     for out in req.outputs:
-        if out.elements is None:
-            raise Invalid(f"output {out.name!r} of a mapped run: give its elements")
-        # Each job may itself make a collection (say a pair per element of a list):
-        # then the implicit output is deeper than the structure mapped over.
-        full_type = output_type + _inner_type(out.elements, depth)
+        full_type = mapping.mapped_output_type(out.name, out.elements, structure)
+        assert out.elements is not None
         collection = Collection(
             history_id=history.id,
             hid=next_hid(history),
@@ -527,34 +431,17 @@ async def _record_mapped_run(
         )
         session.add(collection)
         await session.flush()
-
-        def job_for(path: tuple[str, ...], out_name: str = out.name) -> Job:
-            slot = path[:depth]
-            if slot not in jobs:
-                raise Invalid(
-                    f"output {out_name!r}: element {'/'.join(slot)} is not in the structure mapped over"
-                )
-            return jobs[slot]
-
-        made = await _output_elements(
+        made = await _write_outputs(
             session,
             user,
             history,
             collection,
-            out.elements,
-            full_type,
-            job_for=job_for,
-            path=(),
-            parent=None,
-            label=out.name,
+            mapping.mapped_output_elements(out.name, out.elements, full_type, structure),
+            jobs,
         )
-        if {p[:depth] for p, _ in made} != set(jobs):
-            raise Invalid(
-                f"output {out.name!r}: its elements do not match the structure mapped over"
-            )
-        for path, dataset in made:
+        for leaf, dataset in made:
             session.add(
-                JobOutput(job_id=jobs[path[:depth]].id, name=out.name, src="hda", ref_id=dataset.id)
+                JobOutput(job_id=jobs[leaf.slot].id, name=out.name, src="hda", ref_id=dataset.id)
             )
         run.output_collections.append(collection)
     touch(history)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -7,7 +8,7 @@ from fastapi import APIRouter, Query
 from waybill_gateway.api.common import PageDep, paginated
 from waybill_gateway.deps import AdminUser, RuntimeDep
 from waybill_gateway.schemas import DeadLetter, ReplayRequest, ReplayResult
-from waybill_gateway.services import dead_letters
+from waybill_shared.messaging import dead_letters
 
 router = APIRouter(prefix="/api/admin", tags=["administration"])
 
@@ -23,7 +24,7 @@ async def list_dead_letters(
     letters, total = await dead_letters.list_dead_letters(
         runtime.broker, queue=queue, limit=page.limit, offset=page.offset
     )
-    return page.answer(letters, total)
+    return page.answer([DeadLetter(**asdict(letter)) for letter in letters], total)
 
 
 @router.post("/dead-letters/replay", response_model=ReplayResult)

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.quotas import Quotas
+from waybill_gateway.repository import accounts as repository
 from waybill_gateway.schemas import QuotasUpdate, QuotaUse, UsageOut
 from waybill_gateway.services.errors import Conflict, Invalid, NotFound
 from waybill_shared.clock import utcnow
-from waybill_shared.db.models import ApiKey, Task, User
+from waybill_shared.db.models import ApiKey, User
 from waybill_shared.security import hash_api_key, new_api_key
 
 PREFIX_CHARS = 8  # "wb_" and five characters of the random part: tells keys apart
@@ -49,17 +49,7 @@ async def create_key(
 async def list_keys(
     session: AsyncSession, *, user_id: int, limit: int, offset: int
 ) -> tuple[list[ApiKey], int]:
-    total = await session.scalar(
-        select(func.count()).select_from(ApiKey).where(ApiKey.user_id == user_id)
-    )
-    keys = await session.scalars(
-        select(ApiKey)
-        .where(ApiKey.user_id == user_id)
-        .order_by(ApiKey.id)
-        .limit(limit)
-        .offset(offset)
-    )
-    return list(keys), int(total or 0)
+    return await repository.keys_page(session, user_id=user_id, limit=limit, offset=offset)
 
 
 async def get_key(session: AsyncSession, *, user_id: int, key_id: int) -> ApiKey:
@@ -71,10 +61,7 @@ async def get_key(session: AsyncSession, *, user_id: int, key_id: int) -> ApiKey
 
 async def revoke_key(session: AsyncSession, *, user_id: int, key_id: int) -> None:
     """Delete the key; another user's key is NotFound, like one that does not exist."""
-    deleted = await session.execute(
-        delete(ApiKey).where(ApiKey.id == key_id, ApiKey.user_id == user_id).returning(ApiKey.id)
-    )
-    if deleted.first() is None:
+    if not await repository.delete_key(session, user_id=user_id, key_id=key_id):
         raise NotFound(f"API key {key_id} not found")
 
 
@@ -86,19 +73,11 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
 
 
 async def usage(session: AsyncSession, *, user: User, quotas: Quotas) -> UsageOut:
-    stored = await session.scalar(select(User.stored_bytes).where(User.id == user.id))
-    running = await session.scalar(
-        select(func.count())
-        .select_from(Task)
-        .where(
-            Task.owner_id == user.id,
-            Task.kind == "data_export",
-            Task.status.in_(("pending", "running")),
-        )
-    )
+    stored = await repository.stored_bytes(session, user.id)
+    running = await repository.running_exports(session, user.id)
     return UsageOut(
-        stored_bytes=QuotaUse(used=int(stored or 0), limit=quotas.stored_bytes or None),
-        running_exports=QuotaUse(used=int(running or 0), limit=quotas.running_exports or None),
+        stored_bytes=QuotaUse(used=stored, limit=quotas.stored_bytes or None),
+        running_exports=QuotaUse(used=running, limit=quotas.running_exports or None),
         files_per_export=quotas.files_per_export or None,
     )
 
@@ -112,4 +91,4 @@ async def set_quotas(session: AsyncSession, *, user_id: int, quotas: QuotasUpdat
 
 
 async def remove_keys(session: AsyncSession, *, user_id: int) -> None:
-    await session.execute(delete(ApiKey).where(ApiKey.user_id == user_id))
+    await repository.delete_keys(session, user_id=user_id)

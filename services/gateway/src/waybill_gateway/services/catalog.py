@@ -7,16 +7,16 @@ import json
 import uuid
 from typing import IO, Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from waybill_gateway.quotas import Quotas
+from waybill_gateway.repository import catalog as repository
+from waybill_gateway.repository.accounts import stored_bytes
 from waybill_gateway.services import accounts
 from waybill_gateway.services.errors import Conflict, Gone, Invalid, NotFound
 from waybill_shared.clock import utcnow
-from waybill_shared.db.models import ApiKey, Dataset, Project, StoredFile, User
-from waybill_shared.db.queries import among, fetch_page
+from waybill_shared.db.models import Project, StoredFile, User
 from waybill_shared.formats import detect_format
 from waybill_shared.security import hash_api_key, new_api_key
 from waybill_shared.storage import ObjectMissing, OpenedObject, Storage
@@ -26,17 +26,13 @@ SNIFF_BYTES = 64 * 1024
 
 async def ensure_admin(session: AsyncSession, *, api_key: str) -> None:
     """Bootstrap the configured admin key (idempotent; rotates the key if changed)."""
-    admin = (await session.execute(select(User).where(User.name == "admin"))).scalar_one_or_none()
+    admin = await repository.user_named(session, "admin")
     if admin is None:
         admin = User(name="admin", is_admin=True)
         session.add(admin)
         await session.flush()
     admin.is_admin = True
-    configured = (
-        await session.execute(
-            select(ApiKey).where(ApiKey.user_id == admin.id, ApiKey.name == accounts.ADMIN_KEY_NAME)
-        )
-    ).scalar_one_or_none()
+    configured = await repository.key_named(session, user_id=admin.id, name=accounts.ADMIN_KEY_NAME)
     if configured is None:
         session.add(accounts.key_record(admin.id, accounts.ADMIN_KEY_NAME, api_key))
     elif configured.key_hash != hash_api_key(api_key):
@@ -74,10 +70,8 @@ async def create_project(
 async def list_projects(
     session: AsyncSession, *, owner: User, limit: int, offset: int
 ) -> tuple[list[Project], int]:
-    stmt = select(Project).order_by(Project.id)
-    if not owner.is_admin:
-        stmt = stmt.where(Project.owner_id == owner.id)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    owner_id = None if owner.is_admin else owner.id
+    return await repository.projects_page(session, owner_id=owner_id, limit=limit, offset=offset)
 
 
 async def get_project(session: AsyncSession, *, user: User, project_id: int) -> Project:
@@ -117,8 +111,8 @@ async def upload_file(
         await get_project(session, user=owner, project_id=project_id)
     if quotas.stored_bytes:
         size = stream.seek(0, io.SEEK_END)
-        in_store = await session.scalar(select(User.stored_bytes).where(User.id == owner.id))
-        quotas.check_stored(int(in_store or 0), adding=size)
+        in_store = await stored_bytes(session, owner.id)
+        quotas.check_stored(in_store, adding=size)
         stream.seek(0)
     head = stream.read(SNIFF_BYTES)
     stream.seek(0)
@@ -142,12 +136,10 @@ async def upload_file(
 async def list_files(
     session: AsyncSession, *, user: User, project_id: int | None, limit: int, offset: int
 ) -> tuple[list[StoredFile], int]:
-    stmt = select(StoredFile).where(StoredFile.deleted_at.is_(None)).order_by(StoredFile.id)
-    if not user.is_admin:
-        stmt = stmt.where(StoredFile.owner_id == user.id)
-    if project_id is not None:
-        stmt = stmt.where(StoredFile.project_id == project_id)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    owner_id = None if user.is_admin else user.id
+    return await repository.files_page(
+        session, owner_id=owner_id, project_id=project_id, limit=limit, offset=offset
+    )
 
 
 async def get_file(session: AsyncSession, *, user: User, file_id: int) -> StoredFile:
@@ -174,10 +166,7 @@ async def delete_file(session: AsyncSession, storage: Storage, *, user: User, fi
     points at them (datasets are provenance and outlive the upload)."""
     record = await get_file(session, user=user, file_id=file_id)
     record.deleted_at = utcnow()
-    in_use = (
-        await session.execute(select(Dataset.id).where(Dataset.file_id == file_id).limit(1))
-    ).first()
-    if in_use is None:
+    if not await repository.file_in_a_dataset(session, file_id):
         await storage.remove(record.storage_key)
 
 
@@ -187,13 +176,7 @@ async def readable_file_ids(
     """The files' names by id; NotFound names the first file the user may not read."""
     if not file_ids:
         return {}
-    rows = (
-        await session.execute(
-            select(StoredFile.id, StoredFile.owner_id, StoredFile.filename).where(
-                among(StoredFile.id, file_ids), StoredFile.deleted_at.is_(None)
-            )
-        )
-    ).all()
+    rows = await repository.file_owners_and_names(session, file_ids)
     owners = {row.id: row.owner_id for row in rows}
     for file_id in file_ids:
         if file_id not in owners or not visible_to(user, owners[file_id]):

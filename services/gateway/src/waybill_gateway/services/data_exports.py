@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from waybill_gateway.quotas import Quotas
+from waybill_gateway.repository import data_exports as repository
 from waybill_gateway.schemas import (
     DataExportCreate,
     DataExportJob,
@@ -46,20 +47,8 @@ async def _readable_files_and_usage(
     that many index entries (ix_tasks_owner_unfinished)."""
     if not file_ids and not quotas.stored_bytes and not quotas.running_exports:
         return {}
-    rows = await conn.fetch(
-        """SELECT u.stored_bytes,
-                  (SELECT count(*) FROM (
-                      SELECT 1 FROM tasks t WHERE t.owner_id = u.id AND t.kind = $3
-                        AND t.status IN ('pending', 'running') LIMIT $4) AS unfinished
-                  ) AS running,
-                  f.id, f.owner_id, f.filename
-           FROM users u
-           LEFT JOIN files f ON f.id = ANY($1::int[]) AND f.deleted_at IS NULL
-           WHERE u.id = $2""",
-        file_ids,
-        user.id,
-        KIND,
-        quotas.running_exports,
+    rows = await repository.files_and_usage(
+        conn, user_id=user.id, file_ids=file_ids, running_limit=quotas.running_exports
     )
     owners = {row["id"]: row["owner_id"] for row in rows if row["id"] is not None}
     for file_id in file_ids:
@@ -74,12 +63,7 @@ async def _readable_files_and_usage(
 async def _check_datasets(conn: Connection, *, user: User, dataset_ids: list[int]) -> None:
     if not dataset_ids:
         return
-    rows = await conn.fetch(
-        """SELECT d.id, h.owner_id FROM datasets d JOIN histories h ON h.id = d.history_id
-           WHERE d.id = ANY($1::int[])""",
-        dataset_ids,
-    )
-    owners = {row["id"]: row["owner_id"] for row in rows}
+    owners = await repository.dataset_owners(conn, dataset_ids)
     for dataset_id in dataset_ids:
         if dataset_id not in owners or not visible_to(user, owners[dataset_id]):
             raise NotFound(f"dataset {dataset_id} not found")
@@ -167,13 +151,6 @@ async def get_export(conn: Connection, *, user: User, job_id: int, lock: bool = 
     return task
 
 
-def _visible(user: User) -> tuple[str, list[Any]]:
-    """The WHERE clause of the exports `user` sees, and its parameters."""
-    if user.is_admin:
-        return "kind = $1", [KIND]
-    return "kind = $1 AND owner_id = $2", [KIND, user.id]
-
-
 async def list_exports(
     conn: Connection,
     *,
@@ -184,25 +161,15 @@ async def list_exports(
     limit: int,
     offset: int,
 ) -> tuple[list[TaskRow], int]:
-    where, params = _visible(user)
-    if status is not None:
-        params.append(status)
-        where += f" AND status = ${len(params)}"
-    if export_format is not None:
-        params.append(export_format)
-        where += f" AND request ->> 'export_format' = ${len(params)}"
-    if job_key is not None:
-        params.append(job_key)
-        where += f" AND job_key = ${len(params)}"
-    total = await conn.fetchval(f"SELECT count(*) FROM tasks WHERE {where}", *params)
-    rows = await conn.fetch(
-        f"SELECT {tasks.COLUMNS} FROM tasks WHERE {where} ORDER BY id DESC "
-        f"LIMIT ${len(params) + 1} OFFSET ${len(params) + 2}",
-        *params,
-        limit,
-        offset,
+    return await repository.exports_page(
+        conn,
+        owner_id=None if user.is_admin else user.id,
+        status=status,
+        export_format=export_format,
+        job_key=job_key,
+        limit=limit,
+        offset=offset,
     )
-    return [TaskRow.of(r) for r in rows], int(total)
 
 
 async def cancel_export(conn: Connection, *, user: User, job_id: int) -> TaskRow:
@@ -220,34 +187,13 @@ async def delete_export(conn: Connection, storage: Storage, *, user: User, job_i
     with it loses its lease and stops."""
     task = await get_export(conn, user=user, job_id=job_id, lock=True)
     await storage.remove_prefix(f"exports/{task.uuid}/")
-    await conn.execute("DELETE FROM tasks WHERE id = $1", task.id)
+    await repository.delete_task(conn, task.id)
     await notify.notify(conn, [task.id])  # its streams end
 
 
 async def statistics(conn: Connection, *, user: User) -> ExportStatistics:
-    where, params = _visible(user)
-    by_status = {
-        r["status"]: r["count"]
-        for r in await conn.fetch(
-            f"SELECT status, count(*) FROM tasks WHERE {where} GROUP BY status", *params
-        )
-    }
-    by_format = {
-        str(r["format"]): r["count"]
-        for r in await conn.fetch(
-            f"SELECT request ->> 'export_format' AS format, count(*) FROM tasks "
-            f"WHERE {where} GROUP BY 1",
-            *params,
-        )
-    }
-    # Several files exported with compress: false have no package: their total size is
-    # the result's output_size.
-    totals = await conn.fetchrow(
-        f"""SELECT coalesce(sum(coalesce(artifact_size,
-                                         (result ->> 'output_size')::bigint)), 0) AS size,
-                   coalesce(sum(processed_items - failed_items), 0) AS files
-            FROM tasks WHERE {where} AND status IN ('completed', 'expired')""",
-        *params,
+    by_status, by_format, totals = await repository.statistics(
+        conn, owner_id=None if user.is_admin else user.id
     )
     return ExportStatistics(
         total_jobs=sum(by_status.values()),
@@ -276,19 +222,7 @@ async def list_events(
     conn: Connection, *, user: User, job_id: int, limit: int, offset: int
 ) -> tuple[list[Record], int]:
     task = await get_export(conn, user=user, job_id=job_id)
-    rows = await conn.fetch(
-        """SELECT attempt, seq, event_type, status, progress, payload, occurred_at,
-                  count(*) OVER () AS total
-           FROM task_events WHERE task_id = $1 ORDER BY occurred_at, attempt, seq
-           LIMIT $2 OFFSET $3""",
-        task.id,
-        limit,
-        offset,
-    )
-    if rows:
-        return list(rows), int(rows[0]["total"])
-    total = await conn.fetchval("SELECT count(*) FROM task_events WHERE task_id = $1", task.id)
-    return [], int(total)
+    return await repository.events_page(conn, task.id, limit=limit, offset=offset)
 
 
 def api_progress(progress: float, *, done: bool) -> int:

@@ -13,20 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.repository import extraction_summary as repository
 from waybill_gateway.schemas import ExtractionJob, ExtractionOutput, ExtractionSummary
 from waybill_shared.db.models import (
     Collection,
-    CollectionElement,
     Dataset,
     History,
     Job,
-    JobOutput,
     User,
 )
-from waybill_shared.db.queries import among
 from waybill_shared.provenance import access
 
 NOT_READY_WARNING = "Some datasets still queued or running were ignored"
@@ -62,8 +59,7 @@ async def _originals(
     known: dict[int, Item] = {item.id: item for item in items}
     missing = {i.copied_from_id for i in items if i.copied_from_id is not None} - set(known)
     while missing:  # one query per level of copying
-        rows = await session.execute(select(model).where(among(model.id, missing)))
-        found = list(rows.scalars())
+        found = await repository.by_ids(session, model, missing)
         known.update((row.id, row) for row in found)
         missing = {r.copied_from_id for r in found if r.copied_from_id is not None} - set(known)
 
@@ -87,25 +83,9 @@ async def extraction_summary(
     session: AsyncSession, *, user: User, history_id: int
 ) -> ExtractionSummary:
     history: History = await access.history(session, user, history_id)
-    datasets = list(
-        (await session.execute(select(Dataset).where(Dataset.history_id == history.id))).scalars()
-    )
-    collections = list(
-        (
-            await session.execute(select(Collection).where(Collection.history_id == history.id))
-        ).scalars()
-    )
-    element_datasets = set(
-        (
-            await session.execute(
-                select(CollectionElement.dataset_id)
-                .join(Collection, Collection.id == CollectionElement.collection_id)
-                .where(
-                    Collection.history_id == history.id, CollectionElement.dataset_id.is_not(None)
-                )
-            )
-        ).scalars()
-    )
+    datasets = await repository.history_items(session, Dataset, history.id)
+    collections = await repository.history_items(session, Collection, history.id)
+    element_datasets = await repository.element_dataset_ids(session, history.id)
     dataset_roots = await _originals(session, Dataset, datasets)
     collection_roots = await _originals(session, Collection, collections)
 
@@ -113,37 +93,17 @@ async def extraction_summary(
     job_ids |= {
         r.creating_job_id for r in collection_roots.values() if r.creating_job_id is not None
     }
-    jobs = {
-        j.id: j
-        for j in (await session.execute(select(Job).where(among(Job.id, job_ids)))).scalars()
-    }
+    jobs = await repository.jobs_by_id(session, job_ids)
     groups = {
         group
         for item in (*jobs.values(), *collection_roots.values())
         if (group := getattr(item, "implicit_collection_jobs_id", None)) is not None
     }
-    group_jobs: dict[int, tuple[int, int]] = {  # group -> (first job id, job count)
-        group: (first, count)
-        for group, first, count in (
-            await session.execute(
-                select(Job.implicit_collection_jobs_id, func.min(Job.id), func.count())
-                .where(among(Job.implicit_collection_jobs_id, groups))
-                .group_by(Job.implicit_collection_jobs_id)
-            )
-        ).all()
-    }
+    group_jobs = await repository.mapped_run_sizes(session, groups)  # (first job, count)
     firsts = {first for first, _ in group_jobs.values()} - set(jobs)
     if firsts:
-        jobs.update(
-            (j.id, j)
-            for j in (await session.execute(select(Job).where(among(Job.id, firsts)))).scalars()
-        )
-    output_names: dict[tuple[int, str, int], str] = {
-        (o.job_id, o.src, o.ref_id): o.name
-        for o in (
-            await session.execute(select(JobOutput).where(among(JobOutput.job_id, job_ids)))
-        ).scalars()
-    }
+        jobs.update(await repository.jobs_by_id(session, firsts))
+    output_names = await repository.output_names(session, job_ids)
 
     entries: dict[tuple[str, int], _Entry] = {}
     warnings: list[str] = []

@@ -8,9 +8,9 @@ import json
 import uuid
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.repository import history_exports as repository
 from waybill_gateway.schemas import ExportRecord, FromStoreRequest, HistoryExportOptions
 from waybill_gateway.services.data_exports import DONE, api_progress
 from waybill_gateway.services.streams import Snapshot
@@ -19,7 +19,6 @@ from waybill_shared.clock import utcnow
 from waybill_shared.contracts.messages import HistoryExportRequested, HistoryImportRequested
 from waybill_shared.db.models import ExportAssociation, History, Task, User
 from waybill_shared.db.pg import Pool, driver_connection, to_json
-from waybill_shared.db.queries import fetch_page
 from waybill_shared.errors import Conflict, Invalid, NotFound
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
@@ -57,20 +56,7 @@ async def _reusable(
     """An earlier short-term export of the same, unchanged history with the same
     options that is not failed and not expired."""
     now = utcnow()
-    rows = await session.execute(
-        select(ExportAssociation)
-        .where(
-            ExportAssociation.object_type == "history",
-            ExportAssociation.object_id == history.id,
-            ExportAssociation.params_hash == digest,
-            ExportAssociation.content_version == history.content_version,
-            ExportAssociation.destination == "short_term",
-            ExportAssociation.status.in_(("pending", "processing", "completed")),
-        )
-        .order_by(ExportAssociation.id.desc())
-        .limit(1)
-    )
-    found = rows.scalar_one_or_none()
+    found = await repository.latest_short_term_export(session, history, digest)
     if found is None or (found.expires_at is not None and found.expires_at <= now):
         return None
     return found
@@ -156,16 +142,9 @@ async def list_exports(
     session: AsyncSession, *, user: User, history_id: int, limit: int, offset: int
 ) -> tuple[list[ExportRecord], int]:
     history = await access.history(session, user, history_id)
-    stmt = (
-        select(ExportAssociation, Task)
-        .join(Task, Task.id == ExportAssociation.task_id)
-        .where(
-            ExportAssociation.object_type == "history",
-            ExportAssociation.object_id == history.id,
-        )
-        .order_by(ExportAssociation.created_at.desc(), ExportAssociation.id.desc())
+    rows, total = await repository.exports_page(
+        session, history_id=history.id, limit=limit, offset=offset
     )
-    rows, total = await fetch_page(session, stmt, limit=limit, offset=offset)
     now = utcnow()
     return [
         ExportRecord(
@@ -192,11 +171,7 @@ async def list_exports(
 
 
 async def short_term_task(session: AsyncSession, *, user: User, storage_request_id: str) -> Task:
-    task = (
-        await session.execute(
-            select(Task).where(Task.uuid == storage_request_id, Task.kind == "history_export")
-        )
-    ).scalar_one_or_none()
+    task = await repository.task_by_uuid(session, storage_request_id, kind="history_export")
     if task is None or not access.may_read(user, task.owner_id):
         raise NotFound(f"short-term storage request {storage_request_id} not found")
     return task
@@ -247,16 +222,7 @@ SAME_ARCHIVE = {"tgz": "tar.gz"}  # two names for one format
 
 async def _export_source(session: AsyncSession, *, user: User, ref: str) -> tuple[str, str]:
     """The archive's uri and format."""
-    stmt = select(ExportAssociation).where(ExportAssociation.status == "completed")
-    if ref.isdigit():
-        stmt = stmt.where(ExportAssociation.id == int(ref))
-    elif ref.startswith("s3://"):
-        stmt = stmt.where(ExportAssociation.result_data["uri"].astext == ref)
-    else:
-        stmt = stmt.join(Task, Task.id == ExportAssociation.task_id).where(Task.uuid == ref)
-    found = (
-        await session.execute(stmt.order_by(ExportAssociation.id.desc()).limit(1))
-    ).scalar_one_or_none()
+    found = await repository.completed_export(session, ref)
     if found is None or not access.may_read(user, found.owner_id):
         raise NotFound(f"no completed export found for {ref!r}")
     uri = (found.result_data or {}).get("uri")
@@ -271,7 +237,7 @@ async def get_task(session: AsyncSession, *, user: User, task_id: str) -> Task:
         uuid.UUID(task_id)
     except ValueError as exc:
         raise NotFound(f"task {task_id} not found") from exc
-    task = (await session.execute(select(Task).where(Task.uuid == task_id))).scalar_one_or_none()
+    task = await repository.task_by_uuid(session, task_id)
     if task is None or not access.may_read(user, task.owner_id):
         raise NotFound(f"task {task_id} not found")
     return task

@@ -1,13 +1,14 @@
-"""Histories and their contents, jobs: queries and API views. Recording itself lives
-in waybill_shared.provenance (shared with the tracker's provenance consumer)."""
+"""Histories and their contents, jobs: who may read them, and their API views (the
+queries: repository/provenance.py). Recording itself lives in
+waybill_shared.provenance (shared with the tracker's provenance consumer)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.repository import provenance as repository
 from waybill_gateway.schemas import (
     CollectionOut,
     ContentItem,
@@ -23,14 +24,9 @@ from waybill_shared.db.models import (
     Dataset,
     History,
     Job,
-    JobInput,
-    JobOutput,
     User,
 )
-from waybill_shared.db.queries import among, fetch_page
 from waybill_shared.provenance import access
-
-M = TypeVar("M", Dataset, Collection)
 
 
 async def create_history(session: AsyncSession, *, owner: User, name: str) -> History:
@@ -44,10 +40,8 @@ async def create_history(session: AsyncSession, *, owner: User, name: str) -> Hi
 async def list_histories(
     session: AsyncSession, *, user: User, limit: int, offset: int
 ) -> tuple[list[History], int]:
-    stmt = select(History).where(History.deleted.is_(False)).order_by(History.id)
-    if not user.is_admin:
-        stmt = stmt.where(History.owner_id == user.id)
-    return await fetch_page(session, stmt, limit=limit, offset=offset)
+    owner_id = None if user.is_admin else user.id
+    return await repository.histories_page(session, owner_id=owner_id, limit=limit, offset=offset)
 
 
 def history_out(history: History) -> HistoryOut:
@@ -94,32 +88,15 @@ async def contents(
 ) -> tuple[list[ContentItem], int]:
     """One page of a history's datasets and collections, in hid order."""
     await access.history(session, user, history_id)
-    entries = union_all(
-        select(Dataset.hid, Dataset.id, literal(False).label("collection")).where(
-            Dataset.history_id == history_id
-        ),
-        select(Collection.hid, Collection.id, literal(True).label("collection")).where(
-            Collection.history_id == history_id
-        ),
-    ).subquery()
-    rows, total = await fetch_page(
-        session,
-        select(entries).order_by(entries.c.hid, entries.c.collection),
-        limit=limit,
-        offset=offset,
+    rows, total = await repository.contents_page(
+        session, history_id=history_id, limit=limit, offset=offset
     )
     datasets = [r.id for r in rows if not r.collection]
     collections = [r.id for r in rows if r.collection]
-    items = [dataset_item(d) for d in await _by_ids(session, Dataset, datasets)] + [
-        collection_item(c) for c in await _by_ids(session, Collection, collections)
+    items = [dataset_item(d) for d in await repository.by_ids(session, Dataset, datasets)] + [
+        collection_item(c) for c in await repository.by_ids(session, Collection, collections)
     ]
     return sorted(items, key=lambda i: (i.hid, i.history_content_type)), total
-
-
-async def _by_ids(session: AsyncSession, model: type[M], ids: list[int]) -> list[M]:
-    if not ids:
-        return []
-    return list((await session.execute(select(model).where(among(model.id, ids)))).scalars())
 
 
 def dataset_out(d: Dataset) -> DatasetOut:
@@ -132,15 +109,7 @@ def dataset_out(d: Dataset) -> DatasetOut:
 
 
 async def collection_out(session: AsyncSession, c: Collection) -> CollectionOut:
-    rows = list(
-        (
-            await session.execute(
-                select(CollectionElement)
-                .where(CollectionElement.collection_id == c.id)
-                .order_by(CollectionElement.element_index, CollectionElement.id)
-            )
-        ).scalars()
-    )
+    rows = await repository.collection_elements(session, c.id)
     children: dict[int | None, list[CollectionElement]] = {}
     for row in rows:
         children.setdefault(row.parent_element_id, []).append(row)
@@ -169,16 +138,7 @@ async def collection_out(session: AsyncSession, c: Collection) -> CollectionOut:
 
 
 async def job_out(session: AsyncSession, job: Job) -> JobOut:
-    inputs = (
-        await session.execute(
-            select(JobInput).where(JobInput.job_id == job.id).order_by(JobInput.id)
-        )
-    ).scalars()
-    outputs = (
-        await session.execute(
-            select(JobOutput).where(JobOutput.job_id == job.id).order_by(JobOutput.id)
-        )
-    ).scalars()
+    inputs, outputs = await repository.job_io(session, job.id)
     return JobOut(
         id=job.id,
         history_id=job.history_id,

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from waybill_gateway.repository import service_accounts as repository
 from waybill_gateway.services.accounts import remove_keys
 from waybill_gateway.services.catalog import create_user
 from waybill_gateway.services.errors import Conflict, NotFound
-from waybill_shared.db.models import ServiceAccount, User
+from waybill_shared.db.models import ServiceAccount
 from waybill_shared.principals import ActsFor
 
 
@@ -31,7 +31,7 @@ async def create_service_account(
     if amqp_user in reserved:
         raise Conflict(f"AMQP user {amqp_user!r} belongs to a Waybill service")
     if user_ids:
-        found = set((await session.execute(select(User.id).where(User.id.in_(user_ids)))).scalars())
+        found = await repository.existing_user_ids(session, user_ids)
         missing = [i for i in user_ids if i not in found]
         if missing:
             raise NotFound(f"user {missing[0]} not found")
@@ -51,13 +51,7 @@ async def create_service_account(
 async def list_service_accounts(
     session: AsyncSession, *, limit: int, offset: int
 ) -> tuple[list[ServiceAccount], int]:
-    accounts = (
-        await session.execute(
-            select(ServiceAccount).order_by(ServiceAccount.id).limit(limit).offset(offset)
-        )
-    ).scalars()
-    total = await session.scalar(select(func.count()).select_from(ServiceAccount))
-    return list(accounts), int(total or 0)
+    return await repository.accounts_page(session, limit=limit, offset=offset)
 
 
 async def get_service_account(session: AsyncSession, account_id: int) -> ServiceAccount:

@@ -11,10 +11,9 @@ import asyncio
 import json
 import uuid
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from waybill_extraction.requests import check_extraction_request, format2_yaml
+from waybill_gateway.repository import workflows as repository
 from waybill_gateway.schemas import (
     ExtractionAccepted,
     ExtractWorkflowRequest,
@@ -25,8 +24,9 @@ from waybill_shared import outbox
 from waybill_shared.contracts.messages import ExtractionRequested, OutputLabel
 from waybill_shared.db.models import Collection, Dataset, Task, User, Workflow
 from waybill_shared.db.pg import driver_connection
-from waybill_shared.db.queries import among
 from waybill_shared.errors import NotFound
+from waybill_shared.extraction.documents import format2_key
+from waybill_shared.extraction.requests import check_extraction_request
 from waybill_shared.messaging.topology import Topology
 from waybill_shared.provenance import access
 from waybill_shared.storage import Storage
@@ -78,12 +78,7 @@ async def legacy_request(
     async def by_hid(
         model: type[Dataset] | type[Collection], hids: list[int], kind: str
     ) -> list[int]:
-        found = await session.execute(
-            select(model.hid, model.id).where(
-                model.history_id == history.id, among(model.hid, hids)
-            )
-        )
-        rows: dict[int, int] = {hid: id_ for hid, id_ in found.all()}
+        rows = await repository.ids_by_hid(session, model, history_id=history.id, hids=hids)
         missing = [h for h in hids if h not in rows]
         if missing:
             raise NotFound(f"no {kind} with hid {missing[0]} in history {history.id}")
@@ -149,14 +144,11 @@ async def workflow_out(session: AsyncSession, storage: Storage, workflow: Workfl
 
 
 async def download(storage: Storage, workflow: Workflow, fmt: str) -> tuple[bytes, str, str]:
+    """A stored document: the extraction service wrote the .ga and its gxformat2 form."""
     if fmt == "ga":
         return await storage.get_bytes(workflow.storage_key), "application/json", "ga"
-    # gxformat2 is made on first request and kept beside the .ga (it is derived, and
-    # at 10,000 steps takes as long as the extraction itself).
-    key = workflow.storage_key.rsplit("/", 1)[0] + "/workflow.gxwf.yml"
-    if not await storage.exists(key):
-        document = json.loads(await storage.get_bytes(workflow.storage_key))
-        body = await asyncio.to_thread(format2_yaml, document)
-        await storage.put_bytes(key, body, content_type="application/x-yaml")
-        return body, "application/x-yaml", "gxwf.yml"
-    return await storage.get_bytes(key), "application/x-yaml", "gxwf.yml"
+    return (
+        await storage.get_bytes(format2_key(workflow.storage_key)),
+        "application/x-yaml",
+        "gxwf.yml",
+    )

@@ -1,14 +1,14 @@
 """Workflow extraction, pure: a provenance graph and a selection in, a Galaxy `.ga`
 workflow document out. No broker, database or storage code."""
 
-from waybill_extraction.domain.extract import (
+from waybill_shared.extraction.domain.extract import (
     ExtractionError,
     InvalidRequest,
     NotFound,
     build_workflow,
     validate_request,
 )
-from waybill_extraction.domain.graph import (
+from waybill_shared.extraction.domain.graph import (
     Collection,
     Dataset,
     Element,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from waybill_extraction.domain.graph import ExtractionRequest, ProvenanceGraph
+from waybill_shared.extraction.domain.graph import ExtractionRequest, ProvenanceGraph
 
 Key = tuple[str, int]  # ("dataset" | "collection", original id)
 _NS = uuid.UUID("6d1b7a5e-3c0b-4a51-9b8e-2f6f0c8d1a11")

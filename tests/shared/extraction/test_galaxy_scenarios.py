@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from gxformat2.export import from_galaxy_native
 
-from waybill_extraction.domain import (
+from waybill_shared.extraction.domain import (
     Collection,
     Dataset,
     Element,

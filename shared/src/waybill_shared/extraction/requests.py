@@ -1,24 +1,22 @@
-"""Checking and running an extraction request against the database: the caller may
-read every item (404 otherwise, naming it), the request obeys the extraction rules
-(422, naming the offending item). The gateway runs the checks before accepting; the
-extraction service runs them again for requests published straight to the broker."""
+"""Checking an extraction request against the database: the caller may read every
+item (404 otherwise, naming it), the request obeys the extraction rules (422, naming
+the offending item). The gateway runs the checks before accepting; the extraction
+service runs them again for requests published straight to the broker, and builds
+from the graph they loaded."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import yaml
-from gxformat2.export import from_galaxy_native
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from waybill_extraction import domain
-from waybill_extraction.repository import GraphRows, load_rows
 from waybill_shared.contracts.messages import ExtractionRequested
 from waybill_shared.db.models import Collection, Dataset, History, ImplicitCollectionJobs, Job, User
 from waybill_shared.db.queries import among
 from waybill_shared.errors import Invalid, NotFound
+from waybill_shared.extraction import domain
+from waybill_shared.extraction.repository import GraphRows, load_rows
 from waybill_shared.provenance import access
 
 
@@ -161,13 +159,3 @@ async def check_extraction_request(
 def build_document(graph: domain.ProvenanceGraph, request: ExtractionRequested) -> dict[str, Any]:
     """The .ga document (pure: the graph is already loaded)."""
     return domain.build_workflow(graph, to_request(request))
-
-
-def format2_yaml(document: dict[str, Any]) -> bytes:
-    """The gxformat2 form of a .ga document, as YAML. Made on first download, not at
-    extraction: at 10,000 steps gxformat2 takes 1.2 s, half of the extraction."""
-    # gxformat2 answers OrderedDicts; a JSON round trip makes plain values.
-    format2 = json.loads(json.dumps(from_galaxy_native(document, json_wrapper=False)))
-    # libyaml's emitter: the pure-Python one took 3.4 s for 10,000 steps.
-    dumped: str = yaml.dump(format2, Dumper=yaml.CSafeDumper, sort_keys=False)
-    return dumped.encode()

@@ -1,5 +1,5 @@
-"""The provenance graph extraction works on: plain frozen records, loaded by the
-service (waybill_extraction.repository) or built by hand in tests."""
+"""The provenance graph extraction works on: plain frozen records, loaded by
+waybill_shared.extraction.repository or built by hand in tests."""
 
 from __future__ import annotations
 

@@ -1,14 +1,15 @@
-"""Dead letters, for administrators: list what was parked and why, replay it to the
-queue it came from once the cause is fixed."""
+"""Dead letters, for administrators (the gateway's /api/admin/dead-letters): list what
+was parked and why, replay it to the queue it came from once the cause is fixed.
+Broker mechanics, kept here beside the broker so that no service imports aio-pika."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from waybill_gateway.schemas import DeadLetter
 from waybill_shared.errors import NotFound
 from waybill_shared.messaging.broker import (
     DEAD_REASON_HEADER,
@@ -16,6 +17,17 @@ from waybill_shared.messaging.broker import (
     SOURCE_QUEUE_HEADER,
     Broker,
 )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    message_id: str | None
+    type: str | None
+    reason: str | None
+    principal: str | None  # the AMQP user that sent it (a replay acts for it)
+    body_preview: str
+    size: int
 
 
 def _queues(broker: Broker, queue: str | None) -> list[str]:
