@@ -5,6 +5,7 @@ reason. Why this rather than FastStream: docs/DESIGN-NOTES.md, "Messaging"."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -413,7 +414,10 @@ class _Batcher:
         self.models = models
         self.handler = handler
         self.max_batch = max_batch
-        self.waiting: list[tuple[Message, AbstractIncomingMessage]] = []
+        # Each message with the context it arrived in (its trace): a batch is applied in
+        # its first message's, so its statements join that trace, not the one of
+        # whichever message happened to start the drain.
+        self.waiting: list[tuple[Message, AbstractIncomingMessage, contextvars.Context]] = []
         self.draining: asyncio.Task[None] | None = None
 
     async def on_message(self, incoming: AbstractIncomingMessage) -> None:
@@ -422,7 +426,7 @@ class _Batcher:
         except InvalidMessage as exc:
             await self.broker.dead_letter(incoming, self.spec, str(exc))
             return
-        self.waiting.append((message, incoming))
+        self.waiting.append((message, incoming, contextvars.copy_context()))
         if self.draining is None or self.draining.done():
             self.draining = asyncio.create_task(self._drain())
             self.broker.track(self.draining)
@@ -431,7 +435,8 @@ class _Batcher:
         while self.waiting:
             batch = self.waiting[: self.max_batch]
             del self.waiting[: self.max_batch]
-            await self._apply(batch)
+            applying = [(message, incoming) for message, incoming, _ in batch]
+            await asyncio.create_task(self._apply(applying), context=batch[0][2])
 
     async def _apply(self, batch: list[tuple[Message, AbstractIncomingMessage]]) -> None:
         delay = 0.2
