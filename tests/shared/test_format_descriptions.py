@@ -16,6 +16,7 @@ FORMATS = get_args(ExportFormat)
 @pytest.mark.parametrize("export_format", FORMATS)
 def test_every_described_value_is_accepted(export_format: str) -> None:
     description = describe_format(export_format)
+    assert description.name == export_format
     for option in description.options:
         values: list[Any] = [option.default]
         values += option.choices or []
@@ -23,7 +24,10 @@ def test_every_described_value_is_accepted(export_format: str) -> None:
         if option.kind == "integer_pair":
             values.append([1, 2])
         for value in values:
-            parse_export_options(export_format, {option.name: value})
+            parsed = parse_export_options(export_format, {option.name: value})
+            # Accepted as given, not coerced into something else.
+            kept = parsed.model_dump(mode="json")[option.name]
+            assert kept == (list(value) if isinstance(value, tuple) else value), option.name
 
 
 @pytest.mark.parametrize("export_format", FORMATS)
