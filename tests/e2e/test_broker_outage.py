@@ -21,10 +21,7 @@ from support.rabbit_node import RabbitNode
 from support.stack import (
     Stack,
     create_export,
-    port_open,
-    start_infra,
-    start_stack,
-    stop_infra,
+    stack_on_own_server,
     upload,
     wait_for,
 )
@@ -33,21 +30,8 @@ from support.stack import (
 @pytest.fixture
 def own_broker_stack(tmp_path: Path) -> Iterator[tuple[RabbitNode, Stack]]:
     node = RabbitNode()
-    try:
-        node.start()
-        infra = start_infra(tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl)
-        try:
-            stack = start_stack(infra)
-            try:
-                yield node, stack
-            finally:
-                stack.stop()
-        finally:
-            if not port_open(node.port):
-                node.start()  # to delete what the run made, like any other run
-            stop_infra(infra)
-    finally:
-        node.remove()
+    with stack_on_own_server(node, tmp_path, amqp_url=node.url, rabbitmqctl=node.ctl) as stack:
+        yield node, stack
 
 
 def assert_degraded_without_broker(stack: Stack) -> str:

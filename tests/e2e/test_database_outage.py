@@ -24,10 +24,7 @@ from support.provenance import Recorder
 from support.stack import (
     Stack,
     create_export,
-    port_open,
-    start_infra,
-    start_stack,
-    stop_infra,
+    stack_on_own_server,
     upload,
     wait_for,
 )
@@ -36,21 +33,8 @@ from support.stack import (
 @pytest.fixture
 def own_database_stack(tmp_path: Path) -> Iterator[tuple[PgCluster, Stack]]:
     pg = PgCluster()
-    try:
-        pg.start()
-        infra = start_infra(tmp_path, db_admin_url=pg.admin_url)
-        try:
-            stack = start_stack(infra)
-            try:
-                yield pg, stack
-            finally:
-                stack.stop()
-        finally:
-            if not port_open(pg.port):
-                pg.start()
-            stop_infra(infra)
-    finally:
-        pg.remove()
+    with stack_on_own_server(pg, tmp_path, db_admin_url=pg.admin_url) as stack:
+        yield pg, stack
 
 
 @pytest.mark.slow

@@ -13,10 +13,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from minio import Minio
@@ -416,3 +417,35 @@ def s3_client(infra: Infra) -> Minio:
         secret_key=S3_SECRET_KEY,
         secure=False,
     )
+
+
+class OwnServer(Protocol):
+    """A PostgreSQL cluster or RabbitMQ node that a test starts, stops and removes."""
+
+    port: int
+
+    def start(self) -> None: ...
+
+    def remove(self) -> None: ...
+
+
+@contextmanager
+def stack_on_own_server(server: OwnServer, tmp_path: Path, **infra_args: Any) -> Iterator[Stack]:
+    """A whole stack on a server of the test's own, which the test may stop: it is
+    started again at the end if left stopped, so the run's database or vhost is deleted
+    like any other run's, then removed."""
+    try:
+        server.start()
+        infra = start_infra(tmp_path, **infra_args)
+        try:
+            stack = start_stack(infra)
+            try:
+                yield stack
+            finally:
+                stack.stop()
+        finally:
+            if not port_open(server.port):
+                server.start()
+            stop_infra(infra)
+    finally:
+        server.remove()
